@@ -1,0 +1,619 @@
+//! [`Ec2`] over the official `aws-sdk-ec2` client.
+//!
+//! Reads use the SDK's standard retry (throttling and transient faults are
+//! retried with backoff). Writes do not: none of the calls a migration makes
+//! takes a `ClientToken` except CreateEgressOnlyInternetGateway, so a blind
+//! retry after a lost response could apply a change twice. Writes retry only
+//! on throttling (which AWS guarantees was not applied); anything ambiguous is
+//! returned as [`FailureKind::Unknown`] for the executor to reconcile by
+//! reading state.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, Filter, IpPermission, Ipv6Range, ResourceType, Tag, TagSpecification,
+};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::*;
+use crate::ipv6::Ipv6Net;
+
+/// Error codes that mean "slow down, nothing was applied".
+const THROTTLING: &[&str] = &["RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled"];
+const WRITE_ATTEMPTS: u32 = 8;
+
+pub struct SdkEc2 {
+    read: Client,
+    write: Client,
+}
+
+impl SdkEc2 {
+    pub fn new(config: &aws_config::SdkConfig) -> SdkEc2 {
+        let write_conf = aws_sdk_ec2::config::Builder::from(config)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        SdkEc2 { read: Client::new(config), write: Client::from_conf(write_conf) }
+    }
+}
+
+/// Convert an SDK error; a 5xx answer is treated as "may have been applied".
+fn err<E, R>(op: &'static str, e: SdkError<E, R>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + HttpStatus,
+{
+    let server_fault = matches!(&e, SdkError::ServiceError(se) if se.raw().status_code() >= 500);
+    let mut out = AwsError::from_sdk(op, e);
+    if server_fault {
+        out.kind = FailureKind::Unknown;
+    }
+    out
+}
+
+/// The HTTP status of a raw response, to tell server faults apart.
+pub trait HttpStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_smithy_runtime_api::http::Response {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+/// Run a write, retrying only throttling errors with exponential backoff.
+async fn write<T, F, Fut>(op: &'static str, mut call: F) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    let mut delay = Duration::from_millis(100);
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(e) if attempt < WRITE_ATTEMPTS && THROTTLING.contains(&e.code()) => {
+                tracing::debug!(op, attempt, "throttled; backing off {:?}", delay);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
+    Filter::builder().name(name).set_values(Some(values.into_iter().map(Into::into).collect())).build()
+}
+
+fn name_tag(tags: &[Tag]) -> Option<String> {
+    tags.iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).map(str::to_string)
+}
+
+fn block(assoc: Option<&str>, cidr: Option<&str>, state: Option<&str>) -> Ipv6Block {
+    Ipv6Block {
+        association_id: assoc.unwrap_or_default().to_string(),
+        cidr: cidr.filter(|c| !c.is_empty()).and_then(|c| c.parse().ok()),
+        state: AssocState::parse(state.unwrap_or("associating")),
+    }
+}
+
+fn flag_value(v: bool) -> AttributeBooleanValue {
+    AttributeBooleanValue::builder().value(v).build()
+}
+
+fn route_target(r: &aws_sdk_ec2::types::Route) -> RouteTarget {
+    if let Some(id) = r.egress_only_internet_gateway_id() {
+        RouteTarget::EgressOnlyInternetGateway(id.to_string())
+    } else if let Some(id) = r.nat_gateway_id() {
+        RouteTarget::NatGateway(id.to_string())
+    } else if let Some(id) = r.gateway_id().filter(|g| g.starts_with("igw-")) {
+        RouteTarget::InternetGateway(id.to_string())
+    } else {
+        let id = r
+            .gateway_id()
+            .or(r.transit_gateway_id())
+            .or(r.network_interface_id())
+            .or(r.vpc_peering_connection_id())
+            .or(r.instance_id())
+            .unwrap_or("unknown");
+        RouteTarget::Other(id.to_string())
+    }
+}
+
+impl SdkEc2 {
+    async fn read_vpc(&self, vpc_id: &str) -> Result<Vpc, AwsError> {
+        const OP: &str = "ec2:DescribeVpcs";
+        let out = self.read.describe_vpcs().vpc_ids(vpc_id).send().await.map_err(|e| err(OP, e))?;
+        let v = out
+            .vpcs()
+            .first()
+            .ok_or_else(|| AwsError::local(OP, format!("VPC {vpc_id} not found")))?;
+        Ok(Vpc {
+            id: v.vpc_id().unwrap_or_default().to_string(),
+            name: name_tag(v.tags()),
+            cidr_v4: v.cidr_block().unwrap_or_default().to_string(),
+            ipv6_blocks: v
+                .ipv6_cidr_block_association_set()
+                .iter()
+                .map(|a| {
+                    block(
+                        a.association_id(),
+                        a.ipv6_cidr_block(),
+                        a.ipv6_cidr_block_state().and_then(|s| s.state()).map(|s| s.as_str()),
+                    )
+                })
+                .collect(),
+        })
+    }
+
+    async fn read_subnets(&self, vpc_id: &str) -> Result<Vec<Subnet>, AwsError> {
+        const OP: &str = "ec2:DescribeSubnets";
+        let pages: Vec<_> = self
+            .read
+            .describe_subnets()
+            .filters(filter("vpc-id", [vpc_id]))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| err(OP, e))?;
+        let mut subnets: Vec<Subnet> = pages
+            .iter()
+            .map(|s| Subnet {
+                id: s.subnet_id().unwrap_or_default().to_string(),
+                name: name_tag(s.tags()),
+                availability_zone: s.availability_zone().unwrap_or_default().to_string(),
+                cidr_v4: s.cidr_block().map(str::to_string),
+                ipv6_blocks: s
+                    .ipv6_cidr_block_association_set()
+                    .iter()
+                    .map(|a| {
+                        block(
+                            a.association_id(),
+                            a.ipv6_cidr_block(),
+                            a.ipv6_cidr_block_state().and_then(|s| s.state()).map(|s| s.as_str()),
+                        )
+                    })
+                    .collect(),
+                assign_ipv6_address_on_creation: s.assign_ipv6_address_on_creation().unwrap_or(false),
+                enable_dns64: s.enable_dns64().unwrap_or(false),
+                enable_aaaa_record_on_launch: s
+                    .private_dns_name_options_on_launch()
+                    .and_then(|o| o.enable_resource_name_dns_aaaa_record())
+                    .unwrap_or(false),
+            })
+            .collect();
+        subnets.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(subnets)
+    }
+
+    async fn read_route_tables(&self, vpc_id: &str) -> Result<Vec<RouteTable>, AwsError> {
+        const OP: &str = "ec2:DescribeRouteTables";
+        let items: Vec<_> = self
+            .read
+            .describe_route_tables()
+            .filters(filter("vpc-id", [vpc_id]))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| err(OP, e))?;
+        let mut tables: Vec<RouteTable> = items
+            .iter()
+            .map(|t| RouteTable {
+                id: t.route_table_id().unwrap_or_default().to_string(),
+                name: name_tag(t.tags()),
+                main: t.associations().iter().any(|a| a.main().unwrap_or(false)),
+                subnet_ids: t.associations().iter().filter_map(|a| a.subnet_id()).map(str::to_string).collect(),
+                routes: t
+                    .routes()
+                    .iter()
+                    .map(|r| Route {
+                        destination_v4: r.destination_cidr_block().map(str::to_string),
+                        destination_v6: r.destination_ipv6_cidr_block().and_then(|c| c.parse().ok()),
+                        target: route_target(r),
+                    })
+                    .collect(),
+            })
+            .collect();
+        tables.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(tables)
+    }
+
+    async fn read_internet_gateways(&self, vpc_id: &str) -> Result<Vec<String>, AwsError> {
+        const OP: &str = "ec2:DescribeInternetGateways";
+        let out = self
+            .read
+            .describe_internet_gateways()
+            .filters(filter("attachment.vpc-id", [vpc_id]))
+            .send()
+            .await
+            .map_err(|e| err(OP, e))?;
+        Ok(out.internet_gateways().iter().filter_map(|g| g.internet_gateway_id()).map(str::to_string).collect())
+    }
+
+    async fn read_egress_only_gateways(&self, vpc_id: &str) -> Result<Vec<String>, AwsError> {
+        const OP: &str = "ec2:DescribeEgressOnlyInternetGateways";
+        // This call has no VPC filter: list them and keep the ones attached here.
+        let items: Vec<_> = self
+            .read
+            .describe_egress_only_internet_gateways()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| err(OP, e))?;
+        Ok(items
+            .iter()
+            .filter(|g| {
+                g.attachments().iter().any(|a| {
+                    a.vpc_id() == Some(vpc_id)
+                        && a.state().is_none_or(|s| matches!(s.as_str(), "attached" | "attaching"))
+                })
+            })
+            .filter_map(|g| g.egress_only_internet_gateway_id())
+            .map(str::to_string)
+            .collect())
+    }
+
+    async fn read_security_groups(&self, vpc_id: &str) -> Result<Vec<SecurityGroup>, AwsError> {
+        const OP: &str = "ec2:DescribeSecurityGroups";
+        let items: Vec<_> = self
+            .read
+            .describe_security_groups()
+            .filters(filter("vpc-id", [vpc_id]))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| err(OP, e))?;
+        let mut groups: Vec<SecurityGroup> = items
+            .iter()
+            .map(|g| SecurityGroup {
+                id: g.group_id().unwrap_or_default().to_string(),
+                group_name: g.group_name().unwrap_or_default().to_string(),
+                name: name_tag(g.tags()),
+                rules: Vec::new(),
+            })
+            .collect();
+        groups.sort_by(|a, b| a.id.cmp(&b.id));
+        // Rules with their IDs, batched: a filter takes up to 200 values.
+        let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+        for chunk in ids.chunks(200) {
+            const ROP: &str = "ec2:DescribeSecurityGroupRules";
+            let rules: Vec<_> = self
+                .read
+                .describe_security_group_rules()
+                .filters(filter("group-id", chunk.iter().cloned()))
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<_, _>>()
+                .await
+                .map_err(|e| err(ROP, e))?;
+            for r in rules {
+                let Some(g) = groups.iter_mut().find(|g| Some(g.id.as_str()) == r.group_id()) else {
+                    continue;
+                };
+                g.rules.push(SgRule {
+                    id: r.security_group_rule_id().unwrap_or_default().to_string(),
+                    rule: RuleMatch {
+                        direction: if r.is_egress().unwrap_or(false) { Direction::Egress } else { Direction::Ingress },
+                        protocol: r.ip_protocol().unwrap_or("-1").to_string(),
+                        from_port: r.from_port().filter(|_| r.ip_protocol() != Some("-1")),
+                        to_port: r.to_port().filter(|_| r.ip_protocol() != Some("-1")),
+                    },
+                    cidr_v4: r.cidr_ipv4().map(str::to_string),
+                    cidr_v6: r.cidr_ipv6().and_then(|c| c.parse().ok()),
+                    description: r.description().map(str::to_string),
+                });
+            }
+        }
+        Ok(groups)
+    }
+}
+
+#[async_trait]
+impl Ec2 for SdkEc2 {
+    async fn find_vpcs(&self, reference: &str) -> Result<Vec<(String, Option<String>)>, AwsError> {
+        const OP: &str = "ec2:DescribeVpcs";
+        let req = self.read.describe_vpcs();
+        let req = if reference.starts_with("vpc-") {
+            req.filters(filter("vpc-id", [reference]))
+        } else {
+            req.filters(filter("tag:Name", [reference]))
+        };
+        let out = req.send().await.map_err(|e| err(OP, e))?;
+        Ok(out
+            .vpcs()
+            .iter()
+            .map(|v| (v.vpc_id().unwrap_or_default().to_string(), name_tag(v.tags())))
+            .collect())
+    }
+
+    async fn snapshot(&self, vpc_id: &str) -> Result<Network, AwsError> {
+        let (vpc, subnets, route_tables, internet_gateways, egress_only_gateways, security_groups) = tokio::try_join!(
+            self.read_vpc(vpc_id),
+            self.read_subnets(vpc_id),
+            self.read_route_tables(vpc_id),
+            self.read_internet_gateways(vpc_id),
+            self.read_egress_only_gateways(vpc_id),
+            self.read_security_groups(vpc_id),
+        )?;
+        Ok(Network { vpc, subnets, route_tables, internet_gateways, egress_only_gateways, security_groups })
+    }
+
+    async fn vpc(&self, vpc_id: &str) -> Result<Vpc, AwsError> {
+        self.read_vpc(vpc_id).await
+    }
+
+    async fn subnets(&self, vpc_id: &str) -> Result<Vec<Subnet>, AwsError> {
+        self.read_subnets(vpc_id).await
+    }
+
+    async fn associate_vpc_ipv6(&self, vpc_id: &str, source: &VpcIpv6Source) -> Result<Ipv6Block, AwsError> {
+        const OP: &str = "ec2:AssociateVpcCidrBlock";
+        let out = write(OP, || async {
+            let mut req = self.write.associate_vpc_cidr_block().vpc_id(vpc_id);
+            req = match source {
+                VpcIpv6Source::Amazon => req.amazon_provided_ipv6_cidr_block(true),
+                VpcIpv6Source::Pool { pool, cidr } => {
+                    req.ipv6_pool(pool).set_ipv6_cidr_block(cidr.map(|c| c.to_string()))
+                }
+                VpcIpv6Source::Ipam { pool, netmask_length } => req
+                    .ipv6_ipam_pool_id(pool)
+                    .set_ipv6_netmask_length(netmask_length.map(i32::from)),
+            };
+            req.send().await.map_err(|e| err(OP, e))
+        })
+        .await?;
+        let a = out
+            .ipv6_cidr_block_association()
+            .ok_or_else(|| AwsError::local(OP, "AWS returned no IPv6 association"))?;
+        Ok(block(
+            a.association_id(),
+            a.ipv6_cidr_block(),
+            a.ipv6_cidr_block_state().and_then(|s| s.state()).map(|s| s.as_str()),
+        ))
+    }
+
+    async fn disassociate_vpc_ipv6(&self, association_id: &str) -> Result<(), AwsError> {
+        const OP: &str = "ec2:DisassociateVpcCidrBlock";
+        write(OP, || async {
+            self.write.disassociate_vpc_cidr_block().association_id(association_id).send().await.map_err(|e| err(OP, e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn associate_subnet_ipv6(&self, subnet_id: &str, cidr: Ipv6Net) -> Result<Ipv6Block, AwsError> {
+        const OP: &str = "ec2:AssociateSubnetCidrBlock";
+        let out = write(OP, || async {
+            self.write
+                .associate_subnet_cidr_block()
+                .subnet_id(subnet_id)
+                .ipv6_cidr_block(cidr.to_string())
+                .send()
+                .await
+                .map_err(|e| err(OP, e))
+        })
+        .await?;
+        let a = out
+            .ipv6_cidr_block_association()
+            .ok_or_else(|| AwsError::local(OP, "AWS returned no IPv6 association"))?;
+        Ok(block(
+            a.association_id(),
+            a.ipv6_cidr_block(),
+            a.ipv6_cidr_block_state().and_then(|s| s.state()).map(|s| s.as_str()),
+        ))
+    }
+
+    async fn disassociate_subnet_ipv6(&self, association_id: &str) -> Result<(), AwsError> {
+        const OP: &str = "ec2:DisassociateSubnetCidrBlock";
+        write(OP, || async {
+            self.write
+                .disassociate_subnet_cidr_block()
+                .association_id(association_id)
+                .send()
+                .await
+                .map_err(|e| err(OP, e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn set_subnet_flag(&self, subnet_id: &str, flag: SubnetFlag, value: bool) -> Result<(), AwsError> {
+        const OP: &str = "ec2:ModifySubnetAttribute";
+        write(OP, || async {
+            let req = self.write.modify_subnet_attribute().subnet_id(subnet_id);
+            let req = match flag {
+                SubnetFlag::AssignIpv6AddressOnCreation => req.assign_ipv6_address_on_creation(flag_value(value)),
+                SubnetFlag::EnableDns64 => req.enable_dns64(flag_value(value)),
+                SubnetFlag::EnableResourceNameDnsAaaaRecordOnLaunch => {
+                    req.enable_resource_name_dns_aaaa_record_on_launch(flag_value(value))
+                }
+            };
+            req.send().await.map_err(|e| err(OP, e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn create_route_v6(&self, rtb: &str, dest: Ipv6Net, target: &RouteTarget) -> Result<(), AwsError> {
+        const OP: &str = "ec2:CreateRoute";
+        write(OP, || async {
+            let req = self.write.create_route().route_table_id(rtb).destination_ipv6_cidr_block(dest.to_string());
+            let req = match target {
+                RouteTarget::EgressOnlyInternetGateway(id) => req.egress_only_internet_gateway_id(id),
+                RouteTarget::NatGateway(id) => req.nat_gateway_id(id),
+                RouteTarget::InternetGateway(id) | RouteTarget::Other(id) => req.gateway_id(id),
+            };
+            req.send().await.map_err(|e| err(OP, e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn replace_route_v6(&self, rtb: &str, dest: Ipv6Net, target: &RouteTarget) -> Result<(), AwsError> {
+        const OP: &str = "ec2:ReplaceRoute";
+        write(OP, || async {
+            let req = self.write.replace_route().route_table_id(rtb).destination_ipv6_cidr_block(dest.to_string());
+            let req = match target {
+                RouteTarget::EgressOnlyInternetGateway(id) => req.egress_only_internet_gateway_id(id),
+                RouteTarget::NatGateway(id) => req.nat_gateway_id(id),
+                RouteTarget::InternetGateway(id) | RouteTarget::Other(id) => req.gateway_id(id),
+            };
+            req.send().await.map_err(|e| err(OP, e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn delete_route_v6(&self, rtb: &str, dest: Ipv6Net) -> Result<(), AwsError> {
+        const OP: &str = "ec2:DeleteRoute";
+        write(OP, || async {
+            self.write
+                .delete_route()
+                .route_table_id(rtb)
+                .destination_ipv6_cidr_block(dest.to_string())
+                .send()
+                .await
+                .map_err(|e| err(OP, e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn create_egress_only_gateway(
+        &self,
+        vpc_id: &str,
+        client_token: &str,
+        tags: &[(String, String)],
+    ) -> Result<String, AwsError> {
+        const OP: &str = "ec2:CreateEgressOnlyInternetGateway";
+        let spec = TagSpecification::builder()
+            .resource_type(ResourceType::EgressOnlyInternetGateway)
+            .set_tags(Some(tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
+            .build();
+        let out = write(OP, || async {
+            self.write
+                .create_egress_only_internet_gateway()
+                .vpc_id(vpc_id)
+                .client_token(client_token)
+                .tag_specifications(spec.clone())
+                .send()
+                .await
+                .map_err(|e| err(OP, e))
+        })
+        .await?;
+        out.egress_only_internet_gateway()
+            .and_then(|g| g.egress_only_internet_gateway_id())
+            .map(str::to_string)
+            .ok_or_else(|| AwsError::local(OP, "AWS returned no gateway ID"))
+    }
+
+    async fn delete_egress_only_gateway(&self, id: &str) -> Result<(), AwsError> {
+        const OP: &str = "ec2:DeleteEgressOnlyInternetGateway";
+        write(OP, || async {
+            self.write
+                .delete_egress_only_internet_gateway()
+                .egress_only_internet_gateway_id(id)
+                .send()
+                .await
+                .map_err(|e| err(OP, e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn authorize_rule(
+        &self,
+        group_id: &str,
+        rule: &RuleMatch,
+        cidr: Ipv6Net,
+        description: Option<&str>,
+    ) -> Result<String, AwsError> {
+        let perm = IpPermission::builder()
+            .ip_protocol(&rule.protocol)
+            .set_from_port(rule.from_port)
+            .set_to_port(rule.to_port)
+            .ipv6_ranges(Ipv6Range::builder().cidr_ipv6(cidr.to_string()).set_description(description.map(str::to_string)).build())
+            .build();
+        let rules = match rule.direction {
+            Direction::Ingress => {
+                const OP: &str = "ec2:AuthorizeSecurityGroupIngress";
+                let out = write(OP, || async {
+                    self.write
+                        .authorize_security_group_ingress()
+                        .group_id(group_id)
+                        .ip_permissions(perm.clone())
+                        .send()
+                        .await
+                        .map_err(|e| err(OP, e))
+                })
+                .await?;
+                out.security_group_rules().to_vec()
+            }
+            Direction::Egress => {
+                const OP: &str = "ec2:AuthorizeSecurityGroupEgress";
+                let out = write(OP, || async {
+                    self.write
+                        .authorize_security_group_egress()
+                        .group_id(group_id)
+                        .ip_permissions(perm.clone())
+                        .send()
+                        .await
+                        .map_err(|e| err(OP, e))
+                })
+                .await?;
+                out.security_group_rules().to_vec()
+            }
+        };
+        rules
+            .iter()
+            .find_map(|r| r.security_group_rule_id())
+            .map(str::to_string)
+            .ok_or_else(|| AwsError::local("ec2:AuthorizeSecurityGroupIngress", "AWS returned no rule ID"))
+    }
+
+    async fn revoke_rule(&self, group_id: &str, direction: Direction, rule_id: &str) -> Result<(), AwsError> {
+        match direction {
+            Direction::Ingress => {
+                const OP: &str = "ec2:RevokeSecurityGroupIngress";
+                write(OP, || async {
+                    self.write
+                        .revoke_security_group_ingress()
+                        .group_id(group_id)
+                        .security_group_rule_ids(rule_id)
+                        .send()
+                        .await
+                        .map_err(|e| err(OP, e))
+                })
+                .await
+                .map(|_| ())
+            }
+            Direction::Egress => {
+                const OP: &str = "ec2:RevokeSecurityGroupEgress";
+                write(OP, || async {
+                    self.write
+                        .revoke_security_group_egress()
+                        .group_id(group_id)
+                        .security_group_rule_ids(rule_id)
+                        .send()
+                        .await
+                        .map_err(|e| err(OP, e))
+                })
+                .await
+                .map(|_| ())
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! AWS behind narrow traits in domain words. Steps depend on [`Ec2`]; the one
+//! real implementation, [`ec2::SdkEc2`], goes through the official SDK and is
+//! exercised against the emulator by the integration tests.
+
+pub mod ec2;
+pub mod error;
+pub mod model;
+pub mod wait;
+
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+
+pub use error::{AwsError, FailureKind};
+pub use model::*;
+
+use crate::ipv6::Ipv6Net;
+
+/// Where a VPC's IPv6 block comes from.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "source")]
+pub enum VpcIpv6Source {
+    /// An Amazon-provided /56.
+    Amazon,
+    /// A block from a BYOIP pool.
+    Pool { pool: String, cidr: Option<Ipv6Net> },
+    /// A block from an IPAM pool.
+    Ipam { pool: String, netmask_length: Option<u8> },
+}
+
+/// A tag every resource created by a run carries, so that an orphan can be
+/// traced back to the run that made it.
+pub const RUN_TAG: &str = "dualstack:run";
+
+/// The EC2 operations a network migration needs, and nothing else.
+#[async_trait]
+pub trait Ec2: Send + Sync {
+    /// VPCs whose ID or Name tag is `reference`: `(id, name)` pairs.
+    async fn find_vpcs(&self, reference: &str) -> Result<Vec<(String, Option<String>)>, AwsError>;
+    /// Everything the network steps read about one VPC, in one go.
+    async fn snapshot(&self, vpc_id: &str) -> Result<Network, AwsError>;
+    /// Just the VPC (for waiting on its IPv6 block).
+    async fn vpc(&self, vpc_id: &str) -> Result<Vpc, AwsError>;
+    /// Just the subnets of the VPC (for waiting on their IPv6 blocks).
+    async fn subnets(&self, vpc_id: &str) -> Result<Vec<Subnet>, AwsError>;
+
+    async fn associate_vpc_ipv6(&self, vpc_id: &str, source: &VpcIpv6Source) -> Result<Ipv6Block, AwsError>;
+    async fn disassociate_vpc_ipv6(&self, association_id: &str) -> Result<(), AwsError>;
+    async fn associate_subnet_ipv6(&self, subnet_id: &str, cidr: Ipv6Net) -> Result<Ipv6Block, AwsError>;
+    async fn disassociate_subnet_ipv6(&self, association_id: &str) -> Result<(), AwsError>;
+    /// One ModifySubnetAttribute call: AWS takes one attribute per call.
+    async fn set_subnet_flag(&self, subnet_id: &str, flag: SubnetFlag, value: bool) -> Result<(), AwsError>;
+
+    async fn create_route_v6(&self, route_table_id: &str, dest: Ipv6Net, target: &RouteTarget) -> Result<(), AwsError>;
+    async fn replace_route_v6(&self, route_table_id: &str, dest: Ipv6Net, target: &RouteTarget) -> Result<(), AwsError>;
+    async fn delete_route_v6(&self, route_table_id: &str, dest: Ipv6Net) -> Result<(), AwsError>;
+
+    /// CreateEgressOnlyInternetGateway with an idempotency token and tags.
+    async fn create_egress_only_gateway(
+        &self,
+        vpc_id: &str,
+        client_token: &str,
+        tags: &[(String, String)],
+    ) -> Result<String, AwsError>;
+    async fn delete_egress_only_gateway(&self, id: &str) -> Result<(), AwsError>;
+
+    /// Authorize one IPv6 rule; returns the rule ID AWS assigned.
+    async fn authorize_rule(
+        &self,
+        group_id: &str,
+        rule: &RuleMatch,
+        cidr: Ipv6Net,
+        description: Option<&str>,
+    ) -> Result<String, AwsError>;
+    async fn revoke_rule(&self, group_id: &str, direction: Direction, rule_id: &str) -> Result<(), AwsError>;
+}
+
+/// How to reach AWS: the usual chain (env, profile, SSO, IMDS) with the
+/// command line's overrides on top.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectOptions {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// Load the SDK configuration. `AWS_ENDPOINT_URL` and the per-service
+/// endpoint variables are honoured by `aws-config` itself.
+pub async fn load_config(opts: &ConnectOptions) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        // Throttling (RequestLimitExceeded, Throttling) and transient 5xx are
+        // retried by the SDK with exponential backoff and jitter.
+        .retry_config(RetryConfig::standard().with_max_attempts(8));
+    if let Some(region) = &opts.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(profile) = &opts.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &opts.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}

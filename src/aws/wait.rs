@@ -1,0 +1,132 @@
+//! Waiting for AWS to reach a state: poll with backoff, require consecutive
+//! good reads (reads are eventually consistent), fail fast on terminal states
+//! and always give up at a deadline.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use super::AwsError;
+
+/// What one poll saw.
+pub enum Probe {
+    /// The desired state holds.
+    Ready,
+    /// Not yet; the string says what was seen (for progress and timeouts).
+    Pending(String),
+    /// A state from which the desired one will never come.
+    Terminal(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    #[error("gave up waiting for {what} after {secs}s; last seen: {last}")]
+    Deadline { what: String, secs: u64, last: String },
+    #[error("{what} will not happen: {state}")]
+    Terminal { what: String, state: String },
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+/// How to wait.
+#[derive(Clone, Debug)]
+pub struct Waiter {
+    pub deadline: Duration,
+    pub first_interval: Duration,
+    pub max_interval: Duration,
+    /// Consecutive `Ready` reads needed.
+    pub consecutive: u32,
+}
+
+impl Default for Waiter {
+    fn default() -> Self {
+        Waiter {
+            deadline: Duration::from_secs(300),
+            first_interval: Duration::from_millis(200),
+            max_interval: Duration::from_secs(5),
+            consecutive: 2,
+        }
+    }
+}
+
+impl Waiter {
+    /// Poll `probe` until it is ready `consecutive` times in a row. A
+    /// `NotFound` error counts as pending: the resource may just not be
+    /// visible yet.
+    pub async fn until<F, Fut>(&self, what: &str, mut probe: F) -> Result<(), WaitError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Probe, AwsError>>,
+    {
+        let start = Instant::now();
+        let mut interval = self.first_interval;
+        let mut good = 0;
+        loop {
+            let last = match probe().await {
+                Ok(Probe::Ready) => {
+                    good += 1;
+                    if good >= self.consecutive {
+                        return Ok(());
+                    }
+                    // A confirming read need not wait long.
+                    tokio::time::sleep(self.first_interval / 2).await;
+                    continue;
+                }
+                Ok(Probe::Pending(seen)) => seen,
+                Ok(Probe::Terminal(state)) => {
+                    return Err(WaitError::Terminal { what: what.to_string(), state });
+                }
+                Err(e) if e.is_not_found() => e.to_string(),
+                Err(e) => return Err(e.into()),
+            };
+            good = 0;
+            if start.elapsed() + interval > self.deadline {
+                return Err(WaitError::Deadline {
+                    what: what.to_string(),
+                    secs: self.deadline.as_secs(),
+                    last,
+                });
+            }
+            tokio::time::sleep(interval).await;
+            interval = (interval * 3 / 2).min(self.max_interval);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn fast() -> Waiter {
+        Waiter {
+            deadline: Duration::from_millis(300),
+            first_interval: Duration::from_millis(5),
+            max_interval: Duration::from_millis(20),
+            consecutive: 2,
+        }
+    }
+
+    #[tokio::test]
+    async fn needs_consecutive_ready_reads() {
+        let n = AtomicU32::new(0);
+        // ready, pending, ready, ready: only the last two count.
+        fast()
+            .until("x", || async {
+                Ok(match n.fetch_add(1, Ordering::SeqCst) {
+                    1 => Probe::Pending("flap".into()),
+                    _ => Probe::Ready,
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(n.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn fails_fast_on_terminal_and_at_deadline() {
+        let e = fast().until("x", || async { Ok(Probe::Terminal("failed".into())) }).await;
+        assert!(matches!(e, Err(WaitError::Terminal { .. })));
+        let e = fast().until("x", || async { Ok(Probe::Pending("associating".into())) }).await;
+        assert!(matches!(e, Err(WaitError::Deadline { ref last, .. }) if last == "associating"));
+    }
+}

@@ -1,0 +1,77 @@
+//! Command-line definitions (clap). Each subcommand maps to one function in
+//! [`crate::commands`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine::OnFailure;
+use crate::ui::reporter::Output;
+
+/// Move an AWS workload from IPv4-only to dual-stack IPv6 by executing a YAML
+/// runbook of checkpointed, reversible steps.
+#[derive(Debug, Parser)]
+#[command(name = "dualstack", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// AWS region (else the runbook's `region`, else the usual AWS config chain).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// AWS profile from the shared config files.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Send every AWS call to this endpoint (an emulator, a proxy).
+    /// AWS_ENDPOINT_URL and the per-service variables work too.
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
+    /// Where journals and the lock live [default: .dualstack/ beside the runbook].
+    #[arg(long, global = true)]
+    pub state_dir: Option<PathBuf>,
+    /// How to report: text for people, json for one event per line on stdout.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a runbook offline: syntax, fields, ids, ordering.
+    Validate { runbook: PathBuf },
+    /// Dry-run: read live state and show every change and API call apply would make. Changes nothing.
+    Plan { runbook: PathBuf },
+    /// Execute the runbook with checkpoints; roll back on failure.
+    Apply {
+        runbook: PathBuf,
+        /// Do not ask for confirmation (required without a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// What to do when a step fails.
+        #[arg(long, value_enum, default_value_t = OnFailure::Rollback)]
+        on_failure: OnFailure,
+    },
+    /// Continue an interrupted (crashed, killed, paused) run from its journal.
+    Resume {
+        runbook: PathBuf,
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Resume even though the runbook changed since the run started.
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_enum, default_value_t = OnFailure::Rollback)]
+        on_failure: OnFailure,
+    },
+    /// Undo every change the journal records as applied, newest first.
+    Rollback {
+        runbook: PathBuf,
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Show each step's state from the journal.
+    Status { runbook: PathBuf },
+}

@@ -1,0 +1,400 @@
+//! The commands behind the CLI. This is the edge: errors become messages on
+//! stderr and one of the exit codes in [`crate::exit`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::aws::ec2::SdkEc2;
+use crate::aws::{label, ConnectOptions, Ec2};
+use crate::cli::{Cli, Command, Global};
+use crate::engine::events::{EventSink, RunOutcome};
+use crate::engine::journal::{ChangeStatus, Journal, JournalError};
+use crate::engine::lock::{Lock, LockError};
+use crate::engine::{new_run_id, Engine, EngineError, OnFailure, Report};
+use crate::exit;
+use crate::runbook::{self, LoadError, Runbook};
+use crate::steps::StepError;
+use crate::ui::prompt;
+use crate::ui::reporter::{JsonReporter, Output, TextReporter};
+
+/// An error with the exit code it maps to.
+#[derive(Debug)]
+pub struct Fail {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Fail {
+    fn new(code: i32, message: impl Into<String>) -> Fail {
+        Fail { code, message: message.into() }
+    }
+}
+
+impl From<LoadError> for Fail {
+    fn from(e: LoadError) -> Fail {
+        Fail::new(exit::USAGE, e.to_string())
+    }
+}
+
+impl From<JournalError> for Fail {
+    fn from(e: JournalError) -> Fail {
+        let code = match e {
+            JournalError::Damaged { .. } => exit::STATE_DAMAGED,
+            JournalError::Io { .. } => exit::STEP_FAILED,
+        };
+        Fail::new(code, e.to_string())
+    }
+}
+
+impl From<LockError> for Fail {
+    fn from(e: LockError) -> Fail {
+        let code = match e {
+            LockError::Held { .. } => exit::LOCKED,
+            LockError::Io { .. } => exit::STEP_FAILED,
+        };
+        Fail::new(code, e.to_string())
+    }
+}
+
+impl From<EngineError> for Fail {
+    fn from(e: EngineError) -> Fail {
+        match e {
+            EngineError::Journal(j) => j.into(),
+            EngineError::Aws(a) => Fail::new(exit::PAUSED, format!("{a}\nthe run stopped; see `dualstack status`, then `resume` or `rollback`")),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, Fail>;
+
+/// Run a parsed command line; returns the exit code.
+pub fn main(cli: Cli) -> i32 {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DUALSTACK_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(fail) => {
+            eprintln!("error: {}", fail.message);
+            fail.code
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<i32> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Validate { runbook } => validate(runbook),
+        Command::Plan { runbook } => plan(g, runbook).await,
+        Command::Apply { runbook, yes, on_failure } => apply(g, runbook, *yes, *on_failure).await,
+        Command::Resume { runbook, yes, force, on_failure } => resume(g, runbook, *yes, *force, *on_failure).await,
+        Command::Rollback { runbook, yes } => rollback(g, runbook, *yes).await,
+        Command::Status { runbook } => status(g, runbook),
+    }
+}
+
+fn validate(path: &Path) -> Result<i32> {
+    let rb = runbook::load(path)?;
+    println!("{}: runbook `{}` is valid: {} step{}", path.display(), rb.name, rb.steps.len(), if rb.steps.len() == 1 { "" } else { "s" });
+    Ok(exit::SUCCESS)
+}
+
+/// AWS, a reporter, and the resolved VPC for one command.
+struct Session {
+    ec2: Arc<dyn Ec2>,
+    events: Box<dyn EventSink>,
+}
+
+async fn connect(g: &Global, rb: &Runbook) -> Session {
+    let opts = ConnectOptions {
+        region: g.region.clone().or_else(|| rb.region.clone()),
+        profile: g.profile.clone(),
+        endpoint_url: g.endpoint_url.clone(),
+    };
+    let config = crate::aws::load_config(&opts).await;
+    let events: Box<dyn EventSink> = match g.output {
+        Output::Text => Box::new(TextReporter::new(std::io::stderr())),
+        Output::Json => Box::new(JsonReporter::new(std::io::stdout())),
+    };
+    Session { ec2: Arc::new(SdkEc2::new(&config)), events }
+}
+
+/// The VPC the runbook names: exactly one, or an error at the `vpc:` line.
+async fn resolve_vpc(ec2: &dyn Ec2, rb: &Runbook) -> Result<String> {
+    let found = ec2.find_vpcs(&rb.vpc.text).await.map_err(|e| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")))?;
+    match found.as_slice() {
+        [(id, _)] => Ok(id.clone()),
+        [] => Err(Fail::new(exit::USAGE, rb.diagnostic(rb.vpc.at, format!("no VPC `{}` found", rb.vpc.text)).help("give the VPC's ID or its exact Name tag, and check the region").to_string())),
+        many => Err(Fail::new(
+            exit::USAGE,
+            rb.diagnostic(
+                rb.vpc.at,
+                format!("`{}` matches {} VPCs: {}", rb.vpc.text, many.len(), many.iter().map(|(i, n)| label(i, n.as_deref())).collect::<Vec<_>>().join(", ")),
+            )
+            .help("use the VPC's ID")
+            .to_string(),
+        )),
+    }
+}
+
+/// A step error before anything changed: runbook errors point into the file.
+fn step_fail(rb: &Runbook, step: &crate::runbook::StepId, e: StepError) -> Fail {
+    match e {
+        StepError::Precondition { at, message, help } => {
+            let message = format!("step `{step}`: {message}");
+            let text = match at {
+                Some(at) => {
+                    let d = rb.diagnostic(at, message);
+                    match help {
+                        Some(h) => d.help(h).to_string(),
+                        None => d.to_string(),
+                    }
+                }
+                None => message,
+            };
+            Fail::new(exit::USAGE, format!("{text}\nnothing was changed"))
+        }
+        other => Fail::new(exit::STEP_FAILED, format!("step `{step}`: {other}\nnothing was changed")),
+    }
+}
+
+async fn preflight(ec2: &dyn Ec2, rb: &Runbook, vpc_id: &str) -> Result<crate::plan::Plan> {
+    let net = ec2.snapshot(vpc_id).await.map_err(|e| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")))?;
+    crate::plan::build(rb, net).map_err(|(step, e)| step_fail(rb, &step, e))
+}
+
+async fn plan(g: &Global, path: &Path) -> Result<i32> {
+    let rb = runbook::load(path)?;
+    let s = connect(g, &rb).await;
+    let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
+    let plan = preflight(s.ec2.as_ref(), &rb, &vpc_id).await?;
+    match g.output {
+        Output::Text => print!("{}", crate::plan::render_text(&plan)),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&plan).expect("plan serializes")),
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn state_dir(g: &Global, rb_path: &Path) -> PathBuf {
+    g.state_dir.clone().unwrap_or_else(|| {
+        let parent = rb_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        parent.join(".dualstack")
+    })
+}
+
+/// Create the state directory (0700), take the lock, open the journal.
+fn open_state(g: &Global, rb: &Runbook, command: &str, events: &dyn EventSink) -> Result<(Lock, Journal)> {
+    let dir = state_dir(g, rb.path());
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| Fail::new(exit::STEP_FAILED, format!("cannot create state directory {}: {e}", dir.display())))?;
+    }
+    let lock = Lock::acquire(&dir.join("lock"), command)?;
+    if let Some(dead) = &lock.stale {
+        events.emit(crate::engine::events::Event::Warning {
+            message: format!("took over the lock left by {dead}, which is no longer running"),
+        });
+    }
+    let journal = Journal::open(&journal_path(&dir, rb))?;
+    Ok((lock, journal))
+}
+
+fn journal_path(dir: &Path, rb: &Runbook) -> PathBuf {
+    dir.join(format!("{}.journal.jsonl", rb.name))
+}
+
+fn require_confirmation_possible(yes: bool, command: &str) -> Result<()> {
+    if !yes && !prompt::can_ask() {
+        return Err(Fail::new(
+            exit::USAGE,
+            format!("`{command}` changes AWS and needs confirmation, but there is no terminal to ask on; pass --yes to proceed. Nothing was changed."),
+        ));
+    }
+    Ok(())
+}
+
+fn confirm(yes: bool, question: &str) -> Result<()> {
+    if yes || prompt::confirm(question) {
+        Ok(())
+    } else {
+        Err(Fail::new(exit::USAGE, "not confirmed; nothing was changed"))
+    }
+}
+
+/// Exit code and closing message for a finished run.
+fn finish(report: Report, vpc_id: &str) -> i32 {
+    match report.outcome {
+        RunOutcome::Completed => {
+            eprintln!("{vpc_id}: {} change{} applied and verified (run {})", report.changes_applied, if report.changes_applied == 1 { "" } else { "s" }, report.run_id);
+            exit::SUCCESS
+        }
+        RunOutcome::Reverted => {
+            eprintln!("{vpc_id}: rolled back {} change{}; every attribute the journal recorded is back to its prior value", report.changes_undone, if report.changes_undone == 1 { "" } else { "s" });
+            exit::SUCCESS
+        }
+        RunOutcome::RolledBack => {
+            if let Some(f) = &report.failure {
+                eprintln!("error: step `{}` failed: {}", f.step, f.error);
+            }
+            eprintln!("rolled back {} change{}: {vpc_id} is back where it was before the run", report.changes_undone, if report.changes_undone == 1 { "" } else { "s" });
+            exit::STEP_FAILED
+        }
+        RunOutcome::Paused => {
+            if let Some(f) = &report.failure {
+                eprintln!("error: step `{}` failed: {}", f.step, f.error);
+            }
+            eprintln!("paused as asked (--on-failure pause); nothing was undone. Fix the cause, then `dualstack resume` or `dualstack rollback`.");
+            exit::PAUSED
+        }
+        RunOutcome::RollbackIncomplete => {
+            if let Some(f) = &report.failure {
+                eprintln!("error: step `{}` failed: {}", f.step, f.error);
+            }
+            if let Some(f) = &report.undo_failure {
+                eprintln!("error: rollback stopped at step `{}`: {}", f.step, f.error);
+            }
+            eprintln!("the rollback is incomplete; fix the cause and run `dualstack rollback` again (it continues where it stopped)");
+            exit::PAUSED
+        }
+    }
+}
+
+async fn apply(g: &Global, path: &Path, yes: bool, on_failure: OnFailure) -> Result<i32> {
+    let rb = runbook::load(path)?;
+    require_confirmation_possible(yes, "apply")?;
+    let s = connect(g, &rb).await;
+    let (_lock, journal) = open_state(g, &rb, "apply", s.events.as_ref())?;
+    if let Some(run) = journal.state().interrupted() {
+        let at = run.failed_step.as_ref().map(|(s, _)| format!(" at step `{s}`")).unwrap_or_default();
+        return Err(Fail::new(
+            exit::PAUSED,
+            format!("run {} was interrupted{at}; finish it first with `dualstack resume` or undo it with `dualstack rollback` (journal {})", run.run_id, journal.path().display()),
+        ));
+    }
+    let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
+    let plan = preflight(s.ec2.as_ref(), &rb, &vpc_id).await?;
+    if !yes {
+        eprint!("{}", crate::plan::render_text(&plan));
+        confirm(yes, &format!("Apply {} change(s) to {vpc_id}?", plan.change_count()))?;
+    }
+    let engine = Engine::new(s.ec2.as_ref(), s.events.as_ref(), journal, new_run_id(), vpc_id.clone());
+    let report = engine.run(&rb, "apply", &[], on_failure).await?;
+    Ok(finish(report, &vpc_id))
+}
+
+async fn resume(g: &Global, path: &Path, yes: bool, force: bool, on_failure: OnFailure) -> Result<i32> {
+    let rb = runbook::load(path)?;
+    require_confirmation_possible(yes, "resume")?;
+    let s = connect(g, &rb).await;
+    let (_lock, journal) = open_state(g, &rb, "resume", s.events.as_ref())?;
+    let state = journal.state();
+    let Some(run) = state.interrupted().cloned() else {
+        return Err(Fail::new(exit::USAGE, format!("nothing to resume: the last run in {} finished", journal.path().display())));
+    };
+    if run.runbook_hash != rb.hash && !force {
+        return Err(Fail::new(
+            exit::USAGE,
+            format!("{} changed since run {} started; resuming it could apply a different plan. Restore it, or pass --force", path.display(), run.run_id),
+        ));
+    }
+    if run.rolling_back {
+        confirm(yes, &format!("Run {} was interrupted while rolling back. Finish the rollback of {}?", run.run_id, run.vpc_id))?;
+        let engine = Engine::new(s.ec2.as_ref(), s.events.as_ref(), journal, run.run_id.clone(), run.vpc_id.clone());
+        let report = engine.rollback(&rb, "finishing an interrupted rollback").await?;
+        return Ok(finish(report, &run.vpc_id));
+    }
+    let left: Vec<_> = rb.steps.iter().filter(|st| !run.done_steps.contains(&st.id)).map(|st| st.id.to_string()).collect();
+    confirm(yes, &format!("Resume run {} on {} with step(s) {}?", run.run_id, run.vpc_id, left.join(", ")))?;
+    let engine = Engine::new(s.ec2.as_ref(), s.events.as_ref(), journal, run.run_id.clone(), run.vpc_id.clone());
+    let report = engine.run(&rb, "resume", &run.done_steps, on_failure).await?;
+    Ok(finish(report, &run.vpc_id))
+}
+
+async fn rollback(g: &Global, path: &Path, yes: bool) -> Result<i32> {
+    let rb = runbook::load(path)?;
+    require_confirmation_possible(yes, "rollback")?;
+    let s = connect(g, &rb).await;
+    let (_lock, journal) = open_state(g, &rb, "rollback", s.events.as_ref())?;
+    let state = journal.state();
+    let Some(last) = state.last_run.clone() else {
+        eprintln!("nothing to roll back: no run recorded in {}", journal.path().display());
+        return Ok(exit::SUCCESS);
+    };
+    let todo = state.to_undo();
+    if todo.is_empty() {
+        eprintln!("nothing to roll back: every change recorded in {} is already undone", journal.path().display());
+        return Ok(exit::SUCCESS);
+    }
+    if !yes {
+        eprintln!("Changes to undo, newest first:");
+        for c in todo.iter().rev() {
+            let d = c.change.describe();
+            eprintln!("  {}: {}: {} -> {}", d.resource, d.attribute, d.desired, d.current);
+        }
+        confirm(yes, &format!("Roll back {} change(s) on {}?", todo.len(), last.vpc_id))?;
+    }
+    let run_id = state.interrupted().map_or_else(new_run_id, |r| r.run_id.clone());
+    let engine = Engine::new(s.ec2.as_ref(), s.events.as_ref(), journal, run_id, last.vpc_id.clone());
+    let report = engine.rollback(&rb, "requested with `dualstack rollback`").await?;
+    Ok(finish(report, &last.vpc_id))
+}
+
+fn status(g: &Global, path: &Path) -> Result<i32> {
+    let rb = runbook::load(path)?;
+    let dir = state_dir(g, rb.path());
+    let journal = Journal::open(&journal_path(&dir, &rb))?;
+    let state = journal.state();
+    let Some(run) = &state.last_run else {
+        println!("{}: no run recorded ({})", rb.name, journal.path().display());
+        return Ok(exit::SUCCESS);
+    };
+    let run_state = match (run.ended, run.rolling_back) {
+        (Some(RunOutcome::Completed), _) => "completed".to_string(),
+        (Some(RunOutcome::RolledBack), _) => "failed and rolled back".to_string(),
+        (Some(RunOutcome::Reverted), _) => "rolled back".to_string(),
+        (Some(RunOutcome::Paused), _) => "paused: resume or rollback".to_string(),
+        (Some(RunOutcome::RollbackIncomplete), _) => "rollback incomplete: run rollback again".to_string(),
+        (None, true) => "interrupted while rolling back: resume or rollback".to_string(),
+        (None, false) => "interrupted: resume or rollback".to_string(),
+    };
+    if g.output == Output::Json {
+        let steps: Vec<_> = rb
+            .steps
+            .iter()
+            .map(|st| serde_json::json!({ "step": st.id, "state": step_state(&state, run, &st.id).0, "applied": step_state(&state, run, &st.id).1 }))
+            .collect();
+        println!("{}", serde_json::json!({ "runbook": rb.name, "run_id": run.run_id, "vpc": run.vpc_id, "state": run_state, "steps": steps }));
+        return Ok(exit::SUCCESS);
+    }
+    println!("runbook {} on {}: run {} {} ({})", rb.name, run.vpc_id, run.run_id, run_state, journal.path().display());
+    for st in &rb.steps {
+        let (label, applied) = step_state(&state, run, &st.id);
+        println!("  {:<24} {:<28} {} change{} in effect", st.id.as_str(), label, applied, if applied == 1 { "" } else { "s" });
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// A step's state in the last run, and how many of its changes are in effect.
+fn step_state(state: &crate::engine::journal::JournalState, run: &crate::engine::journal::RunState, id: &crate::runbook::StepId) -> (&'static str, usize) {
+    let mine: Vec<_> = state.changes.iter().filter(|c| &c.step == id).collect();
+    let applied = mine.iter().filter(|c| matches!(c.status, ChangeStatus::Applied | ChangeStatus::Undoing)).count();
+    let unconfirmed = mine.iter().any(|c| c.status == ChangeStatus::Unconfirmed && c.run == run.run_id);
+    let label = if unconfirmed {
+        "interrupted mid-change"
+    } else if run.failed_step.as_ref().is_some_and(|(s, _)| s == id) {
+        "failed"
+    } else if run.done_steps.contains(id) {
+        if applied == 0 && mine.iter().any(|c| c.status == ChangeStatus::Undone) { "rolled back" } else { "done" }
+    } else if run.started_steps.contains(id) {
+        "started, not finished"
+    } else if mine.iter().any(|c| c.status == ChangeStatus::Undone) {
+        "rolled back"
+    } else {
+        "pending"
+    };
+    (label, applied)
+}

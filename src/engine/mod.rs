@@ -1,0 +1,361 @@
+//! The executor: runs a runbook's steps with a checkpoint before and after
+//! every mutating call, rolls back on failure, resumes after interruption.
+//!
+//! Forward, for each step: read a snapshot, `check` what is missing, and for
+//! each change write an intent, make the call, write the outcome, wait for AWS
+//! to settle; then verify by re-reading until `check` finds nothing missing.
+//! Backward (rollback): every change the journal holds as applied, newest
+//! first, each undone from its recorded prior values.
+//!
+//! The engine never prints; it emits [`events::Event`]s.
+
+pub mod events;
+pub mod journal;
+pub mod lock;
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::aws::wait::{Probe, Waiter};
+use crate::aws::{AwsError, Ec2, Network};
+use crate::runbook::{Runbook, RunbookStep, StepId};
+use crate::steps::{Change, StepCx, StepError};
+use events::{Event, EventSink, RunOutcome};
+use journal::{ChangeStatus, Journal, JournalError, Record};
+
+/// What to do when a step fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnFailure {
+    /// Undo this step's partial effects and every earlier step, newest first.
+    Rollback,
+    /// Leave everything as it is; `resume` or `rollback` later.
+    Pause,
+}
+
+/// Errors that stop the engine itself (as opposed to a step failing, which
+/// the engine handles and reports in [`Report`]).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("reading AWS state: {0}")]
+    Aws(#[from] AwsError),
+}
+
+/// A step failure, with where it happened.
+#[derive(Debug)]
+pub struct Failure {
+    pub step: StepId,
+    pub error: StepError,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Report {
+    pub run_id: String,
+    pub outcome: RunOutcome,
+    pub failure: Option<Failure>,
+    /// Set when the rollback could not finish.
+    pub undo_failure: Option<Failure>,
+    pub changes_applied: usize,
+    pub changes_undone: usize,
+}
+
+pub struct Engine<'a> {
+    pub ec2: &'a dyn Ec2,
+    pub events: &'a dyn EventSink,
+    pub journal: Journal,
+    pub run_id: String,
+    pub vpc_id: String,
+    /// For associations and disassociations.
+    pub waiter: Waiter,
+    /// For read-back after a step (eventual consistency only).
+    pub verify_waiter: Waiter,
+    applied: usize,
+    undone: usize,
+}
+
+/// A new run id: UTC time and pid, sortable and unique on one machine.
+pub fn new_run_id() -> String {
+    let t = journal::now().replace(['-', ':'], "");
+    let t = t.split('.').next().unwrap_or(&t).to_string();
+    format!("{t}Z-{}", std::process::id())
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(ec2: &'a dyn Ec2, events: &'a dyn EventSink, journal: Journal, run_id: String, vpc_id: String) -> Engine<'a> {
+        Engine {
+            ec2,
+            events,
+            journal,
+            run_id,
+            vpc_id,
+            waiter: Waiter::default(),
+            verify_waiter: Waiter { deadline: Duration::from_secs(60), ..Waiter::default() },
+            applied: 0,
+            undone: 0,
+        }
+    }
+
+    fn cx<'s>(&'s self, step: &'s StepId) -> StepCx<'s> {
+        StepCx {
+            ec2: self.ec2,
+            events: self.events,
+            step,
+            vpc_id: &self.vpc_id,
+            run_id: &self.run_id,
+            waiter: &self.waiter,
+        }
+    }
+
+    fn record(&mut self, record: Record) -> Result<(), JournalError> {
+        let run = self.run_id.clone();
+        self.journal.append(&run, record)
+    }
+
+    fn started(&mut self, operation: &str, runbook: &Runbook) -> Result<(), EngineError> {
+        self.record(Record::Started {
+            operation: operation.to_string(),
+            runbook: runbook.name.clone(),
+            runbook_hash: runbook.hash.clone(),
+            vpc_id: self.vpc_id.clone(),
+            pid: std::process::id(),
+        })?;
+        self.events.emit(Event::RunStarted {
+            run_id: self.run_id.clone(),
+            runbook: runbook.name.clone(),
+            vpc: self.vpc_id.clone(),
+            operation: operation.to_string(),
+        });
+        Ok(())
+    }
+
+    fn report(&self, outcome: RunOutcome, failure: Option<Failure>, undo_failure: Option<Failure>) -> Report {
+        Report {
+            run_id: self.run_id.clone(),
+            outcome,
+            failure,
+            undo_failure,
+            changes_applied: self.applied,
+            changes_undone: self.undone,
+        }
+    }
+
+    /// Run the runbook forward. `skip` lists steps already done in this run
+    /// (when resuming).
+    pub async fn run(mut self, runbook: &Runbook, operation: &str, skip: &[StepId], on_failure: OnFailure) -> Result<Report, EngineError> {
+        self.started(operation, runbook)?;
+        self.reconcile_unconfirmed().await?;
+        for step in &runbook.steps {
+            if skip.contains(&step.id) {
+                self.events.emit(Event::StepSkipped { step: step.id.to_string(), reason: "done before the interruption".into() });
+                continue;
+            }
+            if let Err(error) = self.run_step(step).await {
+                let error = match error {
+                    StepFailure::Step(e) => e,
+                    StepFailure::Engine(e) => return Err(e),
+                };
+                self.record(Record::StepFailed { step: step.id.clone(), error: error.to_string() })?;
+                self.events.emit(Event::StepFailed { step: step.id.to_string(), error: error.to_string() });
+                let failure = Failure { step: step.id.clone(), error };
+                return match on_failure {
+                    OnFailure::Pause => {
+                        self.record(Record::Ended { outcome: RunOutcome::Paused })?;
+                        self.events.emit(Event::RunFinished { outcome: RunOutcome::Paused });
+                        Ok(self.report(RunOutcome::Paused, Some(failure), None))
+                    }
+                    OnFailure::Rollback => {
+                        let reason = format!("step {} failed: {}", failure.step, failure.error);
+                        let (outcome, undo_failure) = self.undo_all(&reason, RunOutcome::RolledBack).await?;
+                        Ok(self.report(outcome, Some(failure), undo_failure))
+                    }
+                };
+            }
+        }
+        self.record(Record::Ended { outcome: RunOutcome::Completed })?;
+        self.events.emit(Event::RunFinished { outcome: RunOutcome::Completed });
+        Ok(self.report(RunOutcome::Completed, None, None))
+    }
+
+    /// Undo everything the journal holds as applied (the `rollback` command,
+    /// or finishing an interrupted rollback).
+    pub async fn rollback(mut self, runbook: &Runbook, reason: &str) -> Result<Report, EngineError> {
+        self.started("rollback", runbook)?;
+        let (outcome, undo_failure) = self.undo_all(reason, RunOutcome::Reverted).await?;
+        Ok(self.report(outcome, None, undo_failure))
+    }
+
+    async fn snapshot(&self) -> Result<Network, AwsError> {
+        self.ec2.snapshot(&self.vpc_id).await
+    }
+
+    async fn run_step(&mut self, step: &RunbookStep) -> Result<(), StepFailure> {
+        let kind = step.spec.step().kind();
+        self.record(Record::StepStarted { step: step.id.clone(), kind: kind.to_string() })?;
+        self.events.emit(Event::StepStarted { step: step.id.to_string(), kind: kind.to_string() });
+        let net = self.snapshot().await.map_err(StepError::from)?;
+        let mut pending: VecDeque<Change> = step.spec.step().check(&net)?.into();
+        let mut count = 0;
+        while let Some(change) = pending.pop_front() {
+            self.apply_change(&step.id, &change).await?;
+            count += 1;
+            if change.creates_dependency() {
+                // What comes next refers to what was just created: re-check
+                // against live state rather than patching the old list.
+                let net = self.snapshot().await.map_err(StepError::from)?;
+                pending = step.spec.step().check(&net)?.into();
+            }
+            if count > 10_000 {
+                return Err(StepError::Verify("the step keeps finding changes to make".into()).into());
+            }
+        }
+        self.verify(step).await?;
+        self.record(Record::StepDone { step: step.id.clone() })?;
+        if count == 0 {
+            self.events.emit(Event::StepUnchanged { step: step.id.to_string() });
+        } else {
+            self.events.emit(Event::StepVerified { step: step.id.to_string(), changes: count });
+        }
+        Ok(())
+    }
+
+    /// Read back until nothing is missing and the step's resources settled.
+    async fn verify(&self, step: &RunbookStep) -> Result<(), StepError> {
+        let spec = step.spec.step();
+        let vpc = self.vpc_id.as_str();
+        let ec2 = self.ec2;
+        self.verify_waiter
+            .until(&format!("step {} to verify", step.id), || async move {
+                let net = ec2.snapshot(vpc).await?;
+                let missing = match spec.check(&net) {
+                    Ok(m) => m,
+                    Err(e) => return Ok(Probe::Terminal(e.to_string())),
+                };
+                if let Some(first) = missing.first() {
+                    return Ok(Probe::Pending(format!("still missing: {}", first.describe())));
+                }
+                Ok(spec.settled(&net))
+            })
+            .await
+            .map_err(|e| StepError::Verify(e.to_string()))
+    }
+
+    async fn apply_change(&mut self, step: &StepId, change: &Change) -> Result<(), StepFailure> {
+        let seq = self.journal.next_seq();
+        self.record(Record::Intent { seq, step: step.clone(), change: change.clone() })?;
+        self.events.emit(Event::ChangeStarted { step: step.to_string(), seq, change: change.describe() });
+        let result = change.apply(&self.cx(step)).await;
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(e) if e.is_ambiguous() => {
+                // The call may have happened: read state instead of guessing.
+                let net = self.snapshot().await.map_err(StepError::from)?;
+                match change.reconcile(&net) {
+                    Some(outcome) => {
+                        self.events.emit(Event::ChangeReconciled { step: step.to_string(), seq, applied: true });
+                        self.record(Record::Outcome { seq, outcome: outcome.clone(), reconciled: true })?;
+                        self.applied += 1;
+                        change.settle(&self.cx(step), &outcome).await?;
+                        return Ok(());
+                    }
+                    None => {
+                        self.record(Record::Abandoned { seq, reason: e.to_string() })?;
+                        return Err(e.into());
+                    }
+                }
+            }
+            Err(e) => {
+                self.record(Record::Abandoned { seq, reason: e.to_string() })?;
+                return Err(e.into());
+            }
+        };
+        self.record(Record::Outcome { seq, outcome: outcome.clone(), reconciled: false })?;
+        self.applied += 1;
+        self.events.emit(Event::ChangeApplied { step: step.to_string(), seq, outcome: outcome.clone() });
+        change.settle(&self.cx(step), &outcome).await?;
+        Ok(())
+    }
+
+    /// Settle every intent that has no outcome by reading live state.
+    async fn reconcile_unconfirmed(&mut self) -> Result<(), EngineError> {
+        let state = self.journal.state();
+        let unconfirmed: Vec<_> = state.unconfirmed().into_iter().cloned().collect();
+        if unconfirmed.is_empty() {
+            return Ok(());
+        }
+        let net = self.snapshot().await?;
+        for c in unconfirmed {
+            match c.change.reconcile(&net) {
+                Some(outcome) => {
+                    self.record(Record::Outcome { seq: c.seq, outcome, reconciled: true })?;
+                    self.events.emit(Event::ChangeReconciled { step: c.step.to_string(), seq: c.seq, applied: true });
+                }
+                None => {
+                    self.record(Record::Abandoned { seq: c.seq, reason: "no trace in live state after the interruption".into() })?;
+                    self.events.emit(Event::ChangeReconciled { step: c.step.to_string(), seq: c.seq, applied: false });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Undo every applied change, newest first.
+    async fn undo_all(&mut self, reason: &str, done: RunOutcome) -> Result<(RunOutcome, Option<Failure>), EngineError> {
+        self.record(Record::RollbackStarted { reason: reason.to_string() })?;
+        self.reconcile_unconfirmed().await?;
+        let state = self.journal.state();
+        let mut todo: Vec<_> = state
+            .changes
+            .iter()
+            .filter(|c| matches!(c.status, ChangeStatus::Applied | ChangeStatus::Undoing))
+            .cloned()
+            .collect();
+        todo.reverse();
+        self.events.emit(Event::RollbackStarted { reason: reason.to_string(), changes: todo.len() });
+        let mut net: Option<(StepId, String, Network)> = None;
+        for c in todo {
+            // One snapshot per step (and run): each undo reads state to stay
+            // idempotent, and undos within a step touch distinct resources.
+            let fresh = !matches!(&net, Some((s, r, _)) if *s == c.step && *r == c.run);
+            if fresh {
+                net = Some((c.step.clone(), c.run.clone(), self.snapshot().await?));
+            }
+            let (_, _, snapshot) = net.as_ref().expect("set above");
+            self.record(Record::UndoIntent { seq: c.seq })?;
+            self.events.emit(Event::UndoStarted { step: c.step.to_string(), seq: c.seq, change: c.change.describe() });
+            let outcome = c.outcome.clone().unwrap_or_default();
+            if let Err(error) = c.change.undo(&self.cx(&c.step), &outcome, snapshot).await {
+                self.record(Record::Ended { outcome: RunOutcome::RollbackIncomplete })?;
+                self.events.emit(Event::StepFailed { step: c.step.to_string(), error: format!("rollback: {error}") });
+                self.events.emit(Event::RunFinished { outcome: RunOutcome::RollbackIncomplete });
+                return Ok((RunOutcome::RollbackIncomplete, Some(Failure { step: c.step.clone(), error })));
+            }
+            self.record(Record::UndoDone { seq: c.seq })?;
+            self.undone += 1;
+            self.events.emit(Event::UndoDone { step: c.step.to_string(), seq: c.seq });
+        }
+        self.record(Record::Ended { outcome: done })?;
+        self.events.emit(Event::RunFinished { outcome: done });
+        Ok((done, None))
+    }
+}
+
+/// A step either fails (handled: rollback or pause) or the engine cannot go
+/// on (journal unwritable).
+enum StepFailure {
+    Step(StepError),
+    Engine(EngineError),
+}
+
+impl From<StepError> for StepFailure {
+    fn from(e: StepError) -> Self {
+        StepFailure::Step(e)
+    }
+}
+
+impl From<JournalError> for StepFailure {
+    fn from(e: JournalError) -> Self {
+        StepFailure::Engine(e.into())
+    }
+}

@@ -1,0 +1,19 @@
+//! dualstack: move an AWS workload from IPv4-only to dual-stack IPv6 by
+//! executing a YAML runbook of checkpointed, reversible steps.
+//!
+//! The layout follows the data: [`runbook`] parses and validates the file,
+//! [`steps`] holds one module per step kind (check / apply / verify /
+//! rollback), [`engine`] runs them with a journal and a lock, [`plan`] renders
+//! the dry-run, [`aws`] hides the SDK behind domain traits and [`ui`] renders
+//! the engine's events. [`cli`] ties them into commands.
+
+pub mod aws;
+pub mod cli;
+pub mod commands;
+pub mod engine;
+pub mod exit;
+pub mod ipv6;
+pub mod plan;
+pub mod runbook;
+pub mod steps;
+pub mod ui;

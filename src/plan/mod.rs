@@ -1,0 +1,70 @@
+//! The dry-run: runbook + live state -> the changes `apply` would make, step
+//! by step, in order. Pure: it projects each change onto a copy of the
+//! snapshot so that later steps see what earlier ones will have done, and
+//! never calls AWS. `apply` runs the same projection as its preflight, so a
+//! runbook that cannot finish is refused before the first change.
+
+use serde::Serialize;
+
+use crate::aws::Network;
+use crate::runbook::{Runbook, StepId};
+use crate::steps::{Description, StepError};
+
+#[derive(Debug, Serialize)]
+pub struct StepPlan {
+    pub step: StepId,
+    pub kind: &'static str,
+    pub changes: Vec<Description>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    pub runbook: String,
+    pub vpc: String,
+    pub steps: Vec<StepPlan>,
+}
+
+impl Plan {
+    pub fn change_count(&self) -> usize {
+        self.steps.iter().map(|s| s.changes.len()).sum()
+    }
+}
+
+/// Project the whole runbook onto `net`.
+pub fn build(runbook: &Runbook, mut net: Network) -> Result<Plan, (StepId, StepError)> {
+    let mut steps = Vec::new();
+    for step in &runbook.steps {
+        let spec = step.spec.step();
+        let changes = spec.check(&net).map_err(|e| (step.id.clone(), e))?;
+        for c in &changes {
+            c.project(&mut net);
+        }
+        steps.push(StepPlan { step: step.id.clone(), kind: spec.kind(), changes: changes.iter().map(|c| c.describe()).collect() });
+    }
+    Ok(Plan { runbook: runbook.name.clone(), vpc: crate::aws::label(&net.vpc.id, net.vpc.name.as_deref()), steps })
+}
+
+/// The plan as a person reads it: per step, current -> desired and the API
+/// call, or `no change`.
+pub fn render_text(plan: &Plan) -> String {
+    let mut out = format!("Plan for runbook {} on {}\n", plan.runbook, plan.vpc);
+    for s in &plan.steps {
+        out.push_str(&format!("\nstep {} ({})\n", s.step, s.kind));
+        if s.changes.is_empty() {
+            out.push_str("  no change\n");
+        }
+        for c in &s.changes {
+            out.push_str(&format!("  {}: {}: {} -> {}\n", c.resource, c.attribute, c.current, c.desired));
+            out.push_str(&format!("      {} {}\n", c.call, c.args));
+        }
+    }
+    let n = plan.change_count();
+    let steps_changing = plan.steps.iter().filter(|s| !s.changes.is_empty()).count();
+    out.push_str(&format!(
+        "\n{n} change{} in {steps_changing} of {} steps ({n} mutating API call{}). Nothing was changed.\n",
+        if n == 1 { "" } else { "s" },
+        plan.steps.len(),
+        if n == 1 { "" } else { "s" },
+    ));
+    out
+}

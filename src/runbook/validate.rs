@@ -1,0 +1,139 @@
+//! Semantic checks that need the whole runbook: ids, names, ordering between
+//! steps. Each step kind validates its own fields in its module through
+//! [`ValidateCx`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{Diagnostic, LoadError, Pos, RawRunbook, Ref, Runbook, RunbookStep, Source, StepId, FORMAT_VERSION};
+use crate::steps::StepSpec;
+
+/// Collects diagnostics while validating, so a user sees every problem at once.
+pub struct ValidateCx {
+    source: Arc<Source>,
+    diags: Vec<Diagnostic>,
+}
+
+impl ValidateCx {
+    pub fn new(source: Arc<Source>) -> ValidateCx {
+        ValidateCx { source, diags: Vec::new() }
+    }
+
+    /// Position of the value at `path`.
+    pub fn at(&self, path: &str) -> Pos {
+        self.source.pos(path)
+    }
+
+    /// A reference written at `path`.
+    pub fn reference(&self, path: &str, text: &str) -> Ref {
+        Ref { text: text.to_string(), at: self.at(path) }
+    }
+
+    /// Record an error at the value at `path`; returns it to add a help line.
+    pub fn error(&mut self, path: &str, message: impl Into<String>) -> &mut Diagnostic {
+        let pos = self.at(path);
+        self.error_at(pos, message)
+    }
+
+    pub fn error_at(&mut self, pos: Pos, message: impl Into<String>) -> &mut Diagnostic {
+        self.diags.push(Diagnostic::new(&self.source, pos, message));
+        self.diags.last_mut().expect("just pushed")
+    }
+
+    pub fn error_count(&self) -> usize {
+        self.diags.len()
+    }
+
+    pub fn has_errors(&self) -> bool {
+        !self.diags.is_empty()
+    }
+}
+
+impl Diagnostic {
+    /// In-place variant of [`Diagnostic::help`] for `cx.error(..).help(..)`.
+    pub fn set_help(&mut self, text: impl Into<String>) {
+        self.help = Some(text.into());
+    }
+}
+
+pub(super) fn runbook(raw: RawRunbook, source: Arc<Source>, hash: String) -> Result<Runbook, LoadError> {
+    let mut cx = ValidateCx::new(source.clone());
+    if raw.version != FORMAT_VERSION {
+        cx.error("version", format!("unsupported runbook version {}", raw.version))
+            .set_help(format!("this dualstack reads version {FORMAT_VERSION}"));
+    }
+    let name_ok = !raw.name.is_empty()
+        && raw.name.len() <= 100
+        && raw.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !raw.name.starts_with('.');
+    if !name_ok {
+        cx.error("name", format!("invalid runbook name `{}`", raw.name))
+            .set_help("use letters, digits, `-`, `_` and `.`: it names the journal file");
+    }
+    if raw.vpc.trim().is_empty() {
+        cx.error("vpc", "`vpc` is empty").set_help("give the VPC's ID (vpc-...) or its Name tag");
+    }
+    if raw.steps.is_empty() {
+        cx.error("steps", "a runbook needs at least one step");
+    }
+
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut steps = Vec::new();
+    for (i, raw_step) in raw.steps.into_iter().enumerate() {
+        let path = format!("steps[{i}]");
+        let id_path = format!("{path}.id");
+        let id = StepId::parse(&raw_step.id);
+        if id.is_none() {
+            cx.error(&id_path, format!("invalid step id `{}`", raw_step.id))
+                .set_help("step ids are lowercase letters, digits, `-` and `_`, starting with a letter or digit");
+        }
+        if let Some(first) = seen.get(&raw_step.id) {
+            let first_line = source.pos(&format!("steps[{first}].id")).line;
+            cx.error(&id_path, format!("duplicate step id `{}`", raw_step.id))
+                .set_help(format!("first used on line {first_line}; step ids must be unique"));
+        } else {
+            seen.insert(raw_step.id.clone(), i);
+        }
+        let confirm = raw_step.confirm;
+        let at = cx.at(&path);
+        if let Some(spec) = StepSpec::from_raw(raw_step, &path, &mut cx)
+            && let Some(id) = id
+        {
+            steps.push(RunbookStep { id, at, confirm, spec });
+        }
+    }
+    if !cx.has_errors() {
+        check_order(&steps, &mut cx);
+    }
+    if cx.has_errors() {
+        return Err(LoadError::Invalid(cx.diags));
+    }
+    Ok(Runbook {
+        vpc: Ref { text: raw.vpc.trim().to_string(), at: source.pos("vpc") },
+        source,
+        hash,
+        name: raw.name,
+        region: raw.region,
+        steps,
+    })
+}
+
+/// Orderings AWS would reject, visible from the runbook alone: anything that
+/// needs the VPC's IPv6 block placed before the step that associates it.
+fn check_order(steps: &[RunbookStep], cx: &mut ValidateCx) {
+    let vpc_step = steps.iter().position(|s| matches!(s.spec, StepSpec::VpcIpv6Cidr(_)));
+    let Some(vpc_index) = vpc_step else { return };
+    let vpc = &steps[vpc_index];
+    if let Some(dup) = steps.iter().skip(vpc_index + 1).find(|s| matches!(s.spec, StepSpec::VpcIpv6Cidr(_))) {
+        cx.error_at(dup.at, format!("step `{}` associates a second IPv6 block with the VPC", dup.id))
+            .set_help(format!("step `{}` (line {}) already does; a VPC needs one", vpc.id, vpc.at.line));
+    }
+    for s in &steps[..vpc_index] {
+        if let StepSpec::SubnetIpv6(spec) = &s.spec
+            && spec.needs_vpc_block()
+        {
+            cx.error_at(s.at, format!("step `{}` carves subnet blocks out of the VPC's IPv6 block, which step `{}` only associates later", s.id, vpc.id))
+                .set_help(format!("move step `{}` (line {}) before step `{}`", vpc.id, vpc.at.line, s.id));
+        }
+    }
+}

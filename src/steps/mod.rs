@@ -1,0 +1,275 @@
+//! Step kinds: one module each, holding the runbook syntax of the step, its
+//! validation, and its check / apply / verify / rollback.
+//!
+//! The contract every step follows:
+//! - **check** is pure: given a snapshot of the VPC it returns the [`Change`]s
+//!   still missing, in the order they must happen, or an error for anything
+//!   AWS would reject. Running it on the state it produced returns nothing,
+//!   which is what makes `apply` idempotent and `resume` safe.
+//! - each [`Change`] is journaled before its call. It knows how to **apply**
+//!   itself (one mutating call), **settle** (wait for AWS to finish),
+//!   **reconcile** (read state to learn whether a call whose answer was lost
+//!   happened) and **undo** itself from what was recorded, touching nothing that
+//!   was already there before the run.
+//! - **verify** is the engine re-reading state until check finds nothing
+//!   missing and the step says its resources have [`Step::settled`].
+//!
+//! Registering a new kind: a module here, a field on [`RawStep`], a variant of
+//! [`StepSpec`] and of [`Change`].
+
+pub mod ipv6_default_route;
+pub mod resolve;
+pub mod security_group_ipv6;
+pub mod subnet_ipv6;
+pub mod vpc_ipv6_cidr;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::aws::wait::{Probe, WaitError, Waiter};
+use crate::aws::{AwsError, Ec2, Network};
+use crate::engine::events::EventSink;
+use crate::runbook::{Pos, StepId, ValidateCx};
+
+/// What a step needs while it talks to AWS.
+pub struct StepCx<'a> {
+    pub ec2: &'a dyn Ec2,
+    pub events: &'a dyn EventSink,
+    pub step: &'a StepId,
+    pub vpc_id: &'a str,
+    pub run_id: &'a str,
+    /// For association and disassociation waits.
+    pub waiter: &'a Waiter,
+}
+
+/// Why a step could not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// Something AWS would reject, found before any call was made.
+    #[error("{message}")]
+    Precondition { at: Option<Pos>, message: String, help: Option<String> },
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error(transparent)]
+    Wait(#[from] WaitError),
+    #[error("verification failed: {0}")]
+    Verify(String),
+}
+
+impl StepError {
+    pub fn precondition(at: Pos, message: impl Into<String>) -> StepError {
+        StepError::Precondition { at: Some(at), message: message.into(), help: None }
+    }
+
+    pub fn with_help(self, text: impl Into<String>) -> StepError {
+        match self {
+            StepError::Precondition { at, message, .. } => {
+                StepError::Precondition { at, message, help: Some(text.into()) }
+            }
+            other => other,
+        }
+    }
+
+    /// The call may have been applied even though it failed.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, StepError::Aws(e) if e.kind == crate::aws::FailureKind::Unknown)
+    }
+}
+
+/// A configured step of a runbook.
+pub trait Step: Send + Sync {
+    fn kind(&self) -> &'static str;
+    /// What is missing in `net`, in the order it must be applied.
+    fn check(&self, net: &Network) -> Result<Vec<Change>, StepError>;
+    /// Whether the step's resources have finished changing (for example an
+    /// IPv6 block `associated` rather than `associating`). Called during verify.
+    fn settled(&self, _net: &Network) -> Probe {
+        Probe::Ready
+    }
+}
+
+/// What a change does, for plans, prompts and events.
+#[derive(Clone, Debug, Serialize)]
+pub struct Description {
+    /// `ec2:AssociateSubnetCidrBlock`
+    pub call: &'static str,
+    /// The call's arguments, `SubnetId=subnet-1 Ipv6CidrBlock=2406:...::/64`.
+    pub args: String,
+    /// The resource changed, with its Name where it has one.
+    pub resource: String,
+    pub attribute: String,
+    pub current: String,
+    pub desired: String,
+}
+
+impl fmt::Display for Description {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {} -> {}", self.resource, self.attribute, self.current, self.desired)
+    }
+}
+
+/// What AWS returned for an applied change: what undoing it needs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub association_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr: Option<crate::ipv6::Ipv6Net>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+}
+
+/// One mutating call a step makes, with the prior values needed to undo it.
+/// This is what the journal records before the call.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "change", rename_all = "snake_case")]
+pub enum Change {
+    VpcIpv6Cidr(vpc_ipv6_cidr::Change),
+    SubnetIpv6(subnet_ipv6::Change),
+    Ipv6DefaultRoute(ipv6_default_route::Change),
+    SecurityGroupIpv6(security_group_ipv6::Change),
+}
+
+impl Change {
+    pub fn describe(&self) -> Description {
+        match self {
+            Change::VpcIpv6Cidr(c) => c.describe(),
+            Change::SubnetIpv6(c) => c.describe(),
+            Change::Ipv6DefaultRoute(c) => c.describe(),
+            Change::SecurityGroupIpv6(c) => c.describe(),
+        }
+    }
+
+    /// Whether later changes of the same step refer to what this one creates
+    /// (so the engine re-checks the step once it is applied).
+    pub fn creates_dependency(&self) -> bool {
+        matches!(self, Change::Ipv6DefaultRoute(c) if c.creates_dependency())
+    }
+
+    /// The state after this change, as far as it can be known beforehand.
+    pub fn project(&self, net: &mut Network) {
+        match self {
+            Change::VpcIpv6Cidr(c) => c.project(net),
+            Change::SubnetIpv6(c) => c.project(net),
+            Change::Ipv6DefaultRoute(c) => c.project(net),
+            Change::SecurityGroupIpv6(c) => c.project(net),
+        }
+    }
+
+    /// Make the one mutating call.
+    pub async fn apply(&self, cx: &StepCx<'_>) -> Result<Outcome, StepError> {
+        match self {
+            Change::VpcIpv6Cidr(c) => c.apply(cx).await,
+            Change::SubnetIpv6(c) => c.apply(cx).await,
+            Change::Ipv6DefaultRoute(c) => c.apply(cx).await,
+            Change::SecurityGroupIpv6(c) => c.apply(cx).await,
+        }
+    }
+
+    /// Wait until AWS has finished what the call started.
+    pub async fn settle(&self, cx: &StepCx<'_>, outcome: &Outcome) -> Result<(), StepError> {
+        match self {
+            Change::VpcIpv6Cidr(c) => c.settle(cx, outcome).await,
+            Change::SubnetIpv6(c) => c.settle(cx, outcome).await,
+            Change::Ipv6DefaultRoute(_) | Change::SecurityGroupIpv6(_) => Ok(()),
+        }
+    }
+
+    /// After a crash or a lost answer: did the call happen? Reads `net`
+    /// (fresh live state), never calls a mutating API.
+    pub fn reconcile(&self, net: &Network) -> Option<Outcome> {
+        match self {
+            Change::VpcIpv6Cidr(c) => c.reconcile(net),
+            Change::SubnetIpv6(c) => c.reconcile(net),
+            Change::Ipv6DefaultRoute(c) => c.reconcile(net),
+            Change::SecurityGroupIpv6(c) => c.reconcile(net),
+        }
+    }
+
+    /// Restore what was there before. Idempotent: reads `net` and does
+    /// nothing when the prior state already holds.
+    pub async fn undo(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &Network) -> Result<(), StepError> {
+        match self {
+            Change::VpcIpv6Cidr(c) => c.undo(cx, outcome, net).await,
+            Change::SubnetIpv6(c) => c.undo(cx, outcome, net).await,
+            Change::Ipv6DefaultRoute(c) => c.undo(cx, outcome, net).await,
+            Change::SecurityGroupIpv6(c) => c.undo(cx, outcome, net).await,
+        }
+    }
+}
+
+/// A step as written in the runbook (strict: unknown fields are errors).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub id: String,
+    /// Always stop and ask before this step (interactive mode).
+    #[serde(default)]
+    pub confirm: bool,
+    pub vpc_ipv6_cidr: Option<vpc_ipv6_cidr::Raw>,
+    pub subnet_ipv6: Option<subnet_ipv6::Raw>,
+    pub ipv6_default_route: Option<ipv6_default_route::Raw>,
+    pub security_group_ipv6: Option<security_group_ipv6::Raw>,
+}
+
+pub const KINDS: &[&str] = &["vpc_ipv6_cidr", "subnet_ipv6", "ipv6_default_route", "security_group_ipv6"];
+
+/// A validated step configuration.
+#[derive(Debug)]
+pub enum StepSpec {
+    VpcIpv6Cidr(vpc_ipv6_cidr::Spec),
+    SubnetIpv6(subnet_ipv6::Spec),
+    Ipv6DefaultRoute(ipv6_default_route::Spec),
+    SecurityGroupIpv6(security_group_ipv6::Spec),
+}
+
+impl StepSpec {
+    /// Validate the one kind `raw` names; `path` is the step's path in the file.
+    pub fn from_raw(raw: RawStep, path: &str, cx: &mut ValidateCx) -> Option<StepSpec> {
+        let mut specs = Vec::new();
+        if let Some(r) = raw.vpc_ipv6_cidr {
+            specs.push(vpc_ipv6_cidr::Spec::validate(r, &format!("{path}.vpc_ipv6_cidr"), cx).map(StepSpec::VpcIpv6Cidr));
+        }
+        if let Some(r) = raw.subnet_ipv6 {
+            specs.push(subnet_ipv6::Spec::validate(r, &format!("{path}.subnet_ipv6"), cx).map(StepSpec::SubnetIpv6));
+        }
+        if let Some(r) = raw.ipv6_default_route {
+            specs.push(
+                ipv6_default_route::Spec::validate(r, &format!("{path}.ipv6_default_route"), cx)
+                    .map(StepSpec::Ipv6DefaultRoute),
+            );
+        }
+        if let Some(r) = raw.security_group_ipv6 {
+            specs.push(
+                security_group_ipv6::Spec::validate(r, &format!("{path}.security_group_ipv6"), cx)
+                    .map(StepSpec::SecurityGroupIpv6),
+            );
+        }
+        match specs.len() {
+            1 => specs.pop().flatten(),
+            0 => {
+                cx.error(path, format!("step `{}` has no kind", raw.id))
+                    .set_help(format!("give it exactly one of: {}", KINDS.join(", ")));
+                None
+            }
+            _ => {
+                cx.error(path, format!("step `{}` has more than one kind; a step does one thing", raw.id))
+                    .set_help("split it into one step per kind");
+                None
+            }
+        }
+    }
+
+    pub fn step(&self) -> &dyn Step {
+        match self {
+            StepSpec::VpcIpv6Cidr(s) => s,
+            StepSpec::SubnetIpv6(s) => s,
+            StepSpec::Ipv6DefaultRoute(s) => s,
+            StepSpec::SecurityGroupIpv6(s) => s,
+        }
+    }
+}
+

@@ -1,0 +1,87 @@
+//! Resolving the runbook's references (an AWS ID or a Name) against the live
+//! VPC. A name that matches nothing, or more than one resource, is an error
+//! that lists the candidates and points at the reference in the runbook.
+
+use crate::aws::{label, Network, RouteTable, SecurityGroup, Subnet};
+use crate::runbook::Ref;
+
+use super::StepError;
+
+/// Find the one item whose ID equals the reference, or else whose names do.
+fn resolve<'n, T>(
+    items: &'n [T],
+    r: &Ref,
+    what: &str,
+    vpc: &str,
+    id: impl Fn(&T) -> &str,
+    names: impl Fn(&T) -> Vec<&str>,
+    show: impl Fn(&T) -> String,
+) -> Result<&'n T, StepError> {
+    if let Some(item) = items.iter().find(|i| id(i) == r.text) {
+        return Ok(item);
+    }
+    let matches: Vec<&T> = items.iter().filter(|i| names(i).contains(&r.text.as_str())).collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => {
+            let mut listed: Vec<String> = items.iter().map(&show).collect();
+            let more = listed.len().saturating_sub(20);
+            listed.truncate(20);
+            let mut help = if listed.is_empty() {
+                format!("{vpc} has no {what}s")
+            } else {
+                format!("{what}s in {vpc}: {}", listed.join(", "))
+            };
+            if more > 0 {
+                help.push_str(&format!(" and {more} more"));
+            }
+            Err(StepError::precondition(r.at, format!("no {what} `{}` in {vpc}", r.text)).with_help(help))
+        }
+        many => Err(StepError::precondition(
+            r.at,
+            format!("`{}` matches {} {what}s: {}", r.text, many.len(), many.iter().map(|i| show(i)).collect::<Vec<_>>().join(", ")),
+        )
+        .with_help("use the ID instead")),
+    }
+}
+
+pub fn subnet<'n>(net: &'n Network, r: &Ref) -> Result<&'n Subnet, StepError> {
+    resolve(
+        &net.subnets,
+        r,
+        "subnet",
+        &net.vpc.id,
+        |s| &s.id,
+        |s| s.name.as_deref().into_iter().collect(),
+        |s| label(&s.id, s.name.as_deref()),
+    )
+}
+
+pub fn route_table<'n>(net: &'n Network, r: &Ref) -> Result<&'n RouteTable, StepError> {
+    resolve(
+        &net.route_tables,
+        r,
+        "route table",
+        &net.vpc.id,
+        |t| &t.id,
+        |t| t.name.as_deref().into_iter().collect(),
+        |t| label(&t.id, t.name.as_deref()),
+    )
+}
+
+/// Security groups are found by ID, group name or Name tag.
+pub fn security_group<'n>(net: &'n Network, r: &Ref) -> Result<&'n SecurityGroup, StepError> {
+    resolve(
+        &net.security_groups,
+        r,
+        "security group",
+        &net.vpc.id,
+        |g| &g.id,
+        |g| {
+            let mut n = vec![g.group_name.as_str()];
+            n.extend(g.name.as_deref().filter(|t| *t != g.group_name));
+            n
+        },
+        |g| label(&g.id, Some(g.name.as_deref().unwrap_or(&g.group_name))),
+    )
+}

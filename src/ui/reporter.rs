@@ -1,0 +1,82 @@
+//! Reporters: [`TextReporter`] writes one readable line per event to stderr
+//! (so stdout stays clean for piping); [`JsonReporter`] writes one JSON object
+//! per event to stdout, stable for other tools.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+use crate::engine::events::{Event, EventSink, RunOutcome};
+
+/// Which reporter `--output` selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+pub struct TextReporter<W: Write + Send> {
+    out: Mutex<W>,
+}
+
+impl<W: Write + Send> TextReporter<W> {
+    pub fn new(out: W) -> Self {
+        TextReporter { out: Mutex::new(out) }
+    }
+}
+
+/// One line for an event, or none for events too chatty for a terminal.
+pub fn text_line(e: &Event) -> Option<String> {
+    Some(match e {
+        Event::RunStarted { run_id, runbook, vpc, operation } => format!("{operation} {runbook} on {vpc} (run {run_id})"),
+        Event::StepStarted { step, kind } => format!("step {step} ({kind})"),
+        Event::StepSkipped { step, reason } => format!("step {step}: skipped, {reason}"),
+        Event::StepUnchanged { step } => format!("  {step}: no change"),
+        Event::ChangeStarted { change, .. } => format!("  {}: {} -> {}  [{}]", change.resource, change.current, change.desired, change.call),
+        Event::ChangeApplied { .. } => return None,
+        Event::ChangeReconciled { step, seq, applied } => format!(
+            "  {step}: change #{seq} was interrupted; live state shows it {}",
+            if *applied { "was applied" } else { "did not happen" }
+        ),
+        Event::Waiting { what, .. } => format!("  waiting for {what}"),
+        Event::StepVerified { step, changes } => format!("  {step}: verified ({changes} change{})", if *changes == 1 { "" } else { "s" }),
+        Event::StepFailed { step, error } => format!("  {step}: FAILED: {error}"),
+        Event::RollbackStarted { reason, changes } => format!("rolling back {changes} change{}: {reason}", if *changes == 1 { "" } else { "s" }),
+        Event::UndoStarted { change, .. } => format!("  undo {}: {} -> {}", change.resource, change.desired, change.current),
+        Event::UndoDone { .. } => return None,
+        Event::Warning { message } => format!("warning: {message}"),
+        Event::RunFinished { outcome } => match outcome {
+            RunOutcome::Completed => "done".into(),
+            RunOutcome::RolledBack => "rolled back".into(),
+            RunOutcome::Reverted => "rollback complete".into(),
+            RunOutcome::Paused => "paused".into(),
+            RunOutcome::RollbackIncomplete => "rollback INCOMPLETE".into(),
+        },
+    })
+}
+
+impl<W: Write + Send> EventSink for TextReporter<W> {
+    fn emit(&self, e: Event) {
+        if let Some(line) = text_line(&e) {
+            let mut out = self.out.lock().expect("reporter lock");
+            let _ = writeln!(out, "{line}");
+        }
+    }
+}
+
+pub struct JsonReporter<W: Write + Send> {
+    out: Mutex<W>,
+}
+
+impl<W: Write + Send> JsonReporter<W> {
+    pub fn new(out: W) -> Self {
+        JsonReporter { out: Mutex::new(out) }
+    }
+}
+
+impl<W: Write + Send> EventSink for JsonReporter<W> {
+    fn emit(&self, e: Event) {
+        let mut out = self.out.lock().expect("reporter lock");
+        let _ = writeln!(out, "{}", serde_json::to_string(&e).expect("events serialize"));
+        let _ = out.flush();
+    }
+}
