@@ -290,7 +290,7 @@ impl Change {
             Change::AssociateBlock { subnet_id, subnet, cidr, index } => {
                 let block = match (cidr, index) {
                     (Some(c), _) => c.to_string(),
-                    (None, Some(n)) => format!("/64 number {n} of the VPC's new block"),
+                    (None, Some(n)) => format!("(/64 number {n} of the VPC's new block)"),
                     (None, None) => "?".into(),
                 };
                 Description {

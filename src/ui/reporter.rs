@@ -31,7 +31,9 @@ pub fn text_line(e: &Event) -> Option<String> {
         Event::StepStarted { step, kind } => format!("step {step} ({kind})"),
         Event::StepSkipped { step, reason } => format!("step {step}: skipped, {reason}"),
         Event::StepUnchanged { step } => format!("  {step}: no change"),
-        Event::ChangeStarted { change, .. } => format!("  {}: {} -> {}  [{}]", change.resource, change.current, change.desired, change.call),
+        Event::ChangeStarted { change, .. } => {
+            format!("  {}: {}: {} -> {}  [{}]", change.resource, change.attribute, change.current, change.desired, change.call)
+        }
         Event::ChangeApplied { .. } => return None,
         Event::ChangeReconciled { step, seq, applied } => format!(
             "  {step}: change #{seq} was interrupted; live state shows it {}",
@@ -41,7 +43,9 @@ pub fn text_line(e: &Event) -> Option<String> {
         Event::StepVerified { step, changes } => format!("  {step}: verified ({changes} change{})", if *changes == 1 { "" } else { "s" }),
         Event::StepFailed { step, error } => format!("  {step}: FAILED: {error}"),
         Event::RollbackStarted { reason, changes } => format!("rolling back {changes} change{}: {reason}", if *changes == 1 { "" } else { "s" }),
-        Event::UndoStarted { change, .. } => format!("  undo {}: {} -> {}", change.resource, change.desired, change.current),
+        Event::UndoStarted { change, .. } => {
+            format!("  undo {}: {}: {} -> {}", change.resource, change.attribute, change.desired, change.current)
+        }
         Event::UndoDone { .. } => return None,
         Event::Warning { message } => format!("warning: {message}"),
         Event::RunFinished { outcome } => match outcome {
