@@ -1,0 +1,317 @@
+//! Test harness: the emulator launcher as a child process, the incident
+//! topology, the real `dualstack` binary, and an independent read of the
+//! emulator's state (straight SDK describe calls, not the tool's own code) to
+//! compare before and after.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::Client;
+use serde_json::Value;
+
+pub const REGION: &str = "ap-northeast-1";
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python with moto installed: `DUALSTACK_PYTHON`, else the project's venv.
+pub fn python() -> PathBuf {
+    std::env::var_os("DUALSTACK_PYTHON").map(PathBuf::from).unwrap_or_else(|| root().join(".venv/bin/python"))
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// A corrected moto server on a free loopback port, stopped on drop.
+pub struct Emulator {
+    child: Child,
+    pub endpoint: String,
+    addr: String,
+}
+
+impl Emulator {
+    pub fn start() -> Emulator {
+        Emulator::start_with(&[])
+    }
+
+    pub fn start_with(args: &[&str]) -> Emulator {
+        let py = python();
+        assert!(py.exists(), "{} not found: run ./scripts/test, which creates the venv with moto", py.display());
+        let mut child = Command::new(py)
+            .arg(root().join("tests/emulator/launcher.py"))
+            .args(["--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the emulator launcher");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let endpoint = line.trim().rsplit(' ').next().unwrap().to_string();
+        assert!(endpoint.starts_with("http://"), "launcher said: {line:?}");
+        let addr = endpoint.trim_start_matches("http://").to_string();
+        Emulator { child, endpoint, addr }
+    }
+
+    /// A raw HTTP call to the launcher's control API.
+    pub fn control(&self, method: &str, path: &str, body: &str) -> Value {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+        assert!(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"), "{method} {path}: {head}");
+        serde_json::from_str(body).unwrap_or(Value::Null)
+    }
+
+    pub fn reset(&self) {
+        self.control("POST", "/_emulator/reset", "{}");
+    }
+
+    /// Every AWS call seen since the last clear: (action, mutating, status).
+    pub fn calls(&self) -> Vec<(String, bool, u64)> {
+        self.control("GET", "/_emulator/calls", "")["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["action"].as_str().unwrap().to_string(), c["mutating"].as_bool().unwrap(), c["status"].as_u64().unwrap_or(0)))
+            .collect()
+    }
+
+    pub fn mutating_calls(&self) -> Vec<String> {
+        self.calls().into_iter().filter(|c| c.1).map(|c| c.0).collect()
+    }
+
+    pub fn clear_calls(&self) {
+        self.control("POST", "/_emulator/calls/clear", "{}");
+    }
+
+    /// Fail the `nth` next call of `action` with an AWS error, unapplied.
+    pub fn fault(&self, action: &str, nth: u32, code: &str, status: u16) {
+        let body = serde_json::json!({"action": action, "nth": nth, "code": code, "message": "injected by the test", "status": status, "service": "ec2"});
+        self.control("POST", "/_emulator/faults", &body.to_string());
+    }
+
+    pub fn clear_faults(&self) {
+        self.control("POST", "/_emulator/faults/clear", "{}");
+    }
+
+    /// Hold the k-th next mutating call (`when`: "before" or "after" it is applied).
+    pub fn hold(&self, k: usize, when: &str) {
+        self.control("POST", "/_emulator/hold", &serde_json::json!({"mutation": k, "when": when}).to_string());
+    }
+
+    pub fn held(&self) -> bool {
+        self.control("GET", "/_emulator/hold", "")["held"].as_bool().unwrap_or(false)
+    }
+
+    pub fn release(&self) {
+        self.control("POST", "/_emulator/release", "{}");
+    }
+
+    /// Build the incident's topology; returns the IDs.
+    pub fn seed_incident(&self) -> Value {
+        let out = Command::new(python())
+            .arg(root().join("tests/fixtures/topology.py"))
+            .arg(&self.endpoint)
+            .args(["--region", REGION])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "topology.py: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn ec2(&self) -> Client {
+        let conf = aws_sdk_ec2::Config::builder()
+            .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+            .region(aws_sdk_ec2::config::Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "test"))
+            .build();
+        Client::from_conf(conf)
+    }
+
+    /// A canonical, sorted description of every attribute the network steps
+    /// can touch in `vpc`, read with plain describe calls. Subnet blocks are
+    /// written as their index inside the VPC block, so that two runs whose
+    /// Amazon-provided blocks differ compare equal.
+    pub fn fingerprint(&self, vpc: &str) -> Vec<String> {
+        runtime().block_on(fingerprint(&self.ec2(), vpc))
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn fingerprint(ec2: &Client, vpc_id: &str) -> Vec<String> {
+    let f = |n: &str, v: &str| aws_sdk_ec2::types::Filter::builder().name(n).values(v).build();
+    let mut out = Vec::new();
+    let vpc = ec2.describe_vpcs().vpc_ids(vpc_id).send().await.unwrap();
+    let vpc = &vpc.vpcs()[0];
+    let mut vpc_block: Option<String> = None;
+    for a in vpc.ipv6_cidr_block_association_set() {
+        let state = a.ipv6_cidr_block_state().and_then(|s| s.state()).map(|s| s.as_str().to_string()).unwrap_or_default();
+        if state == "disassociated" {
+            continue;
+        }
+        vpc_block = a.ipv6_cidr_block().map(str::to_string);
+        out.push(format!("vpc ipv6 /{} {state}", a.ipv6_cidr_block().unwrap_or("").rsplit('/').next().unwrap()));
+    }
+    let subnets = ec2.describe_subnets().filters(f("vpc-id", vpc_id)).send().await.unwrap();
+    for s in subnets.subnets() {
+        let name = s.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or("?").to_string();
+        let mut blocks = Vec::new();
+        for a in s.ipv6_cidr_block_association_set() {
+            let state = a.ipv6_cidr_block_state().and_then(|s| s.state()).map(|s| s.as_str().to_string()).unwrap_or_default();
+            if state == "disassociated" {
+                continue;
+            }
+            let cidr = a.ipv6_cidr_block().unwrap_or("");
+            blocks.push(format!("{}:{state}", relative(cidr, vpc_block.as_deref())));
+        }
+        blocks.sort();
+        let dns = s.private_dns_name_options_on_launch();
+        out.push(format!(
+            "subnet {name} ipv6={blocks:?} assign={} dns64={} aaaa={}",
+            s.assign_ipv6_address_on_creation().unwrap_or(false),
+            s.enable_dns64().unwrap_or(false),
+            dns.and_then(|d| d.enable_resource_name_dns_aaaa_record()).unwrap_or(false)
+        ));
+    }
+    let tables = ec2.describe_route_tables().filters(f("vpc-id", vpc_id)).send().await.unwrap();
+    for t in tables.route_tables() {
+        let name = t.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or("main").to_string();
+        for r in t.routes() {
+            let dest = r.destination_cidr_block().or(r.destination_ipv6_cidr_block()).unwrap_or("?");
+            let target = r.gateway_id().or(r.egress_only_internet_gateway_id()).or(r.nat_gateway_id()).unwrap_or("?");
+            let target = if target.starts_with("eigw-") { "eigw" } else if target.starts_with("igw-") { "igw" } else { target };
+            out.push(format!("route {name} {dest} -> {target}"));
+        }
+    }
+    let eigws = ec2.describe_egress_only_internet_gateways().send().await.unwrap();
+    for g in eigws.egress_only_internet_gateways() {
+        if g.attachments().iter().any(|a| a.vpc_id() == Some(vpc_id)) {
+            out.push("egress-only gateway".to_string());
+        }
+    }
+    let groups = ec2.describe_security_groups().filters(f("vpc-id", vpc_id)).send().await.unwrap();
+    for g in groups.security_groups() {
+        let name = g.group_name().unwrap_or("?");
+        for (dir, perms) in [("in", g.ip_permissions()), ("out", g.ip_permissions_egress())] {
+            for p in perms {
+                let ports = format!("{}:{:?}-{:?}", p.ip_protocol().unwrap_or("?"), p.from_port(), p.to_port());
+                for r in p.ip_ranges() {
+                    out.push(format!("sg {name} {dir} {ports} {}", r.cidr_ip().unwrap_or("?")));
+                }
+                for r in p.ipv6_ranges() {
+                    out.push(format!("sg {name} {dir} {ports} {}", r.cidr_ipv6().unwrap_or("?")));
+                }
+                for r in p.user_id_group_pairs() {
+                    out.push(format!("sg {name} {dir} {ports} group {}", r.group_id().unwrap_or("?")));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A subnet block as `#n` inside the VPC block, or as written.
+fn relative(cidr: &str, vpc_block: Option<&str>) -> String {
+    let parse = |c: &str| -> Option<(u128, u8)> {
+        let (a, p) = c.split_once('/')?;
+        Some((u128::from(a.parse::<std::net::Ipv6Addr>().ok()?), p.parse().ok()?))
+    };
+    match (parse(cidr), vpc_block.and_then(parse)) {
+        (Some((a, 64)), Some((v, vp))) if vp < 64 && (a >> (128 - vp)) == (v >> (128 - vp)) => {
+            format!("#{}", (a ^ v) >> 64)
+        }
+        _ => cidr.to_string(),
+    }
+}
+
+/// A runbook and a state directory in a fresh temporary folder.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace { dir: tempfile::tempdir().unwrap() }
+    }
+
+    /// Write a runbook into the workspace; returns its path.
+    pub fn runbook(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Copy one of the repo's example runbooks.
+    pub fn example(&self, name: &str) -> PathBuf {
+        let text = std::fs::read_to_string(root().join("runbooks").join(name)).unwrap();
+        self.runbook(name, &text)
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join(".dualstack")
+    }
+}
+
+/// The real binary, pointed at the emulator with dummy credentials.
+pub fn dualstack(emu: &Emulator) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dualstack"));
+    c.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", &emu.endpoint)
+        .stdin(Stdio::null());
+    c
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Wait until `cond` holds, polling, or panic after `secs`.
+pub fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
