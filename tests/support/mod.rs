@@ -198,7 +198,10 @@ async fn fingerprint(ec2: &Client, vpc_id: &str) -> Vec<String> {
     for t in tables.route_tables() {
         let name = t.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or("main").to_string();
         for r in t.routes() {
-            let dest = r.destination_cidr_block().or(r.destination_ipv6_cidr_block()).unwrap_or("?");
+            let mut dest = r.destination_cidr_block().or(r.destination_ipv6_cidr_block()).unwrap_or("?");
+            if Some(dest) == vpc_block.as_deref() {
+                dest = "<vpc ipv6 block>";
+            }
             let target = r.gateway_id().or(r.egress_only_internet_gateway_id()).or(r.nat_gateway_id()).unwrap_or("?");
             let target = if target.starts_with("eigw-") { "eigw" } else if target.starts_with("igw-") { "igw" } else { target };
             out.push(format!("route {name} {dest} -> {target}"));
