@@ -1,0 +1,1252 @@
+#!/usr/bin/env python3
+"""dualstack-emulator: moto's server, corrected to AWS's documented IPv6 behaviour.
+
+The `dualstack` integration tests run the real tool against moto's server
+(PyPI ``moto[server]==5.2.5``) on loopback. Pristine moto departs from AWS in
+ways that would hide exactly the bugs the tool must not have (a waiter that
+never sees ``associated``, flags set before the block is associated, blocks
+disassociated while in use, ...). This launcher starts moto's own WSGI
+application (``DomainDispatcherApplication(create_backend_app)``, as
+``moto/server.py`` does) on a threaded werkzeug server, monkeypatches moto so
+that it behaves like AWS, and wraps it in a small control middleware the tests
+use to observe and disturb the traffic.
+
+Usage::
+
+    python tests/emulator/launcher.py [--host 127.0.0.1] [--port 0]
+                                      [--pristine] [--associating-reads N]
+                                      [--verbose]
+
+``--port 0`` picks a free port. Once the socket accepts connections, exactly one
+line is printed to stdout (and flushed)::
+
+    dualstack-emulator listening on http://HOST:PORT
+
+Nothing else is ever written to stdout (anything moto prints goes to stderr),
+so a parent may stop reading after that line. The server runs until SIGTERM or
+SIGINT and then exits 0. ``--pristine`` applies no correction at all (plain
+moto plus the control endpoints), so a test can show that each departure
+exists in pristine moto. ``--verbose`` logs every request to stderr.
+
+Corrections (applied before serving, unless ``--pristine``)
+-----------------------------------------------------------
+a. IPv6 association rendering.
+   - Subnet: moto renders ``Ipv6CidrBlockAssociationSet[].Ipv6CidrBlockState.State``
+     as the Python repr ``"{'State': 'associated'}"``, so a waiter never sees
+     ``associated``. Restored: the plain state string, plus ``Ipv6AddressAttribute``
+     (``public``) and ``IpSource`` (``amazon``) as AWS renders them, in
+     DescribeSubnets, CreateSubnet and Associate/DisassociateSubnetCidrBlock.
+   - VPC: the Amazon-provided block is a /56 with ``Ipv6Pool: Amazon``, but moto
+     drops ``NetworkBorderGroup`` for AssociateVpcCidrBlock. Restored: the
+     region (``us-east-1``), as AWS reports for an Amazon-provided block. The
+     block is rendered in canonical form (moto's random blocks may keep leading
+     zeros, ``2400:6500:026d:...``, which AWS never renders), so it compares
+     equal as text with a /64 the tool computes and formats.
+   - DescribeSubnets filters ``ipv6-cidr-block-association.ipv6-cidr-block``,
+     ``.association-id``, ``.state`` and ``assign-ipv6-address-on-creation``
+     work (moto: FilterNotImplementedError, an HTML 500).
+   - AssociateSubnetCidrBlock validates the block as AWS documents it ("You can
+     only associate a single IPv6 CIDR block with your subnet. An IPv6 CIDR
+     block must have a prefix length of /64."): a /64 inside one of the VPC's
+     IPv6 blocks (else ``InvalidSubnet.Range``), not overlapping a block held by
+     any subnet of the VPC (else ``InvalidSubnet.Conflict``), on a subnet
+     without a block (else ``InvalidParameterValue``). moto accepts anything.
+   - Disassociating an association that is already disassociating answers
+     NotFound (``InvalidSubnetCidrBlockAssociationID.NotFound``, moto's
+     ``InvalidVpcCidrBlockAssociationIdError.NotFound``) instead of moto's
+     silent re-detach (subnet) or misleading ``InvalidRoute.NotFound`` (VPC).
+b. Asynchronous association, as on AWS. New VPC and subnet IPv6 associations
+   (AssociateVpcCidrBlock, AssociateSubnetCidrBlock, CreateVpc with
+   AmazonProvidedIpv6CidrBlock, CreateSubnet with Ipv6CidrBlock) are
+   ``associating`` in the call's response and in the first N Describe reads
+   (DescribeVpcs / DescribeSubnets) that include them; the read after that
+   shows ``associated`` (N = ``--associating-reads``, default 1). Until a read
+   has shown ``associated`` the block is not associated for the other rules
+   (d, h), so a tool that does not wait is caught. Disassociation answers
+   ``disassociating``, stays ``disassociating`` for N reads, then the
+   association disappears from describes. With N = 0 describes are immediate
+   (the mutating call's response still says associating/disassociating, as
+   AWS's does). moto: subnet blocks are ``associated`` at once (even in the
+   Associate response), a subnet Disassociate answers ``disassociated``, VPC
+   blocks are ``associated`` in the first DescribeVpcs.
+c. ModifySubnetAttribute stores and renders ``EnableDns64`` (``Subnet.EnableDns64``,
+   always rendered as on AWS) and ``EnableResourceNameDnsAAAARecordOnLaunch``
+   (``Subnet.PrivateDnsNameOptionsOnLaunch.EnableResourceNameDnsAAAARecord``);
+   moto accepts and ignores both. ``AssignIpv6AddressOnCreation`` renders as
+   before. AWS modifies one attribute per call: a call with more than one is
+   rejected with ``InvalidParameterCombination`` (moto applies them all), a call
+   with none with ``MissingParameter``.
+d. ModifySubnetAttribute setting AssignIpv6AddressOnCreation, EnableDns64 or
+   EnableResourceNameDnsAAAARecordOnLaunch to true on a subnet without an
+   *associated* IPv6 block (``associating`` is not enough) is rejected with
+   ``InvalidParameterValue``; setting them false is always accepted. moto
+   accepts it.
+e. DisassociateSubnetCidrBlock while the subnet has AssignIpv6AddressOnCreation
+   = true, or while an ENI of the subnet has an IPv6 address inside the block,
+   is rejected with ``InvalidCidrBlock.InUse``. moto disassociates.
+f. DisassociateVpcCidrBlock of an IPv6 block while a subnet of the VPC still
+   holds an associating/associated block inside it is rejected with
+   ``InvalidCidrBlock.InUse``. moto disassociates.
+g. Routes, egress-only internet gateways, security group rules:
+   - CreateRoute with a DestinationIpv6CidrBlock that already has a route
+     (e.g. a second ``::/0``) is rejected with ``RouteAlreadyExists``; moto
+     silently overwrites the existing route (it checks IPv4 destinations only).
+   - DescribeEgressOnlyInternetGateways honours Filters (``attachment.vpc-id``,
+     ``attachment.state``, ``egress-only-internet-gateway-id``, ``tag:*``,
+     ``tag-key``, ``tag-value``); moto ignores them and returns every gateway.
+   - Checked and already AWS-like in moto (no correction): ReplaceRoute and
+     DeleteRoute with DestinationIpv6CidrBlock; DescribeRouteTables rendering
+     ``GatewayId`` / ``EgressOnlyInternetGatewayId`` on IPv6 routes;
+     CreateEgressOnlyInternetGateway; Authorize{Ingress,Egress} with Ipv6Ranges
+     returning ``SecurityGroupRules[].SecurityGroupRuleId``; duplicates answered
+     ``InvalidPermission.Duplicate``; DescribeSecurityGroupRules (filter
+     ``group-id``) listing the same rule ids; Revoke{Ingress,Egress} with
+     SecurityGroupRuleIds.
+h. ELBv2.
+   - SetIpAddressType (and CreateLoadBalancer) with ``dualstack`` or
+     ``dualstack-without-public-ipv4`` when a subnet of the load balancer has
+     no *associated* IPv6 block is rejected with ``ValidationError``; moto
+     accepts it.
+   - ``dualstack-without-public-ipv4`` is accepted for an internet-facing
+     application load balancer and rejected with ``ValidationError`` otherwise;
+     moto rejects it always (its enum is [ipv4, dualstack]).
+   - A load balancer created without Scheme reports ``internet-facing``; moto
+     reports no scheme at all.
+   DescribeLoadBalancers renders the new IpAddressType (moto already does).
+i. DryRun: an EC2 call with DryRun=true is answered ``DryRunOperation`` (HTTP
+   412) and never applied, as on AWS. moto honours DryRun in some handlers
+   (reads, security group rules) but applies CreateRoute, ReplaceRoute,
+   DeleteRoute, CreateEgressOnlyInternetGateway, CreateVpc, ... as if it were
+   not set -- a rehearsal would silently change the emulated account.
+
+Control API (JSON; paths under ``/_emulator/``; handled by a WSGI middleware
+before moto sees the request; available in pristine mode too)
+-----------------------------------------------------------------------------
+Each AWS request is classified by service (credential scope of the
+Authorization header, else Host: ``ec2`` or ``elasticloadbalancing``) and by its
+``Action`` form/query parameter; it is *mutating* unless the action starts
+with Describe, Get or List.
+
+``GET  /_emulator/calls``
+    ``{"calls": [{"service": "ec2", "action": "CreateRoute", "mutating": true,
+    "status": 200}, ...]}`` -- every AWS request in arrival order with the HTTP
+    status returned (``null`` while still in flight, e.g. held).
+``POST /_emulator/calls/clear``
+    Empties the log.
+``POST /_emulator/faults``
+    Body ``{"action": "ModifySubnetAttribute", "nth": 1, "code": "InternalError",
+    "message": "injected", "status": 500, "service": "ec2"}``. The nth
+    subsequent call of that action (counting from this POST; ``service``
+    optional) is answered with that AWS error (EC2 XML for ec2, ELBv2 XML for
+    elasticloadbalancing) and not applied. Defaults: nth 1, code
+    InternalError, message "injected fault", status 500 for
+    InternalError/InternalFailure, 503 for ServiceUnavailable/Unavailable/
+    RequestLimitExceeded, else 400. (An AWS SDK retries 5xx and throttling
+    codes by itself; each retry is a new call of the action.)
+    Several faults may be queued; each counts independently, and when two
+    fall due on the same call the earlier one answers it and the later one
+    answers the next matching call. Answer: ``{"queued": <number pending>}``.
+``GET  /_emulator/faults``  -> ``{"faults": [...pending...]}``
+``POST /_emulator/faults/clear``
+``POST /_emulator/hold``
+    Body ``{"mutation": K, "when": "after"|"before"}``. The K-th subsequent
+    mutating call (1-based, counting from this POST, faulted calls included)
+    is held: with ``after`` moto applies it (or the fault answers it) and the
+    response is withheld; with ``before`` it is held before being applied and
+    is never applied. Purpose: a test SIGKILLs the tool while its K-th
+    mutating call is held.
+``GET  /_emulator/hold``
+    ``{"armed": bool, "held": bool, "action": str|null, "mutation": K,
+    "when": ...}``; ``held`` is true while a request is being held.
+``POST /_emulator/release``
+    Releases the held request (it is answered 500 InternalError; its client
+    is normally dead by then) and disarms.
+``GET/POST /_emulator/config``
+    ``{"associating_reads": N}`` reads/changes N at run time (also reports
+    ``"pristine"``).
+``POST /_emulator/reset``
+    Resets every moto backend (moto's own reset) and the emulator's state:
+    call log, faults, hold (a held request is released), associating reads
+    back to the command-line value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import io
+import ipaddress
+import json
+import logging
+import re
+import signal
+import sys
+import threading
+import uuid
+from typing import Any, Callable
+from urllib.parse import parse_qs
+
+READY_LINE = "dualstack-emulator listening on http://{host}:{port}"
+
+# Association states in which a block is (still) held by its resource.
+LIVE_STATES = ("associating", "associated")
+RENDERED_STATES = ("associating", "associated", "disassociating")
+
+
+# ---------------------------------------------------------------------------
+# Emulator state shared by the corrections and the control middleware
+# ---------------------------------------------------------------------------
+
+
+class Hold:
+    """One armed hold: the K-th mutating call after arming is parked."""
+
+    def __init__(self, mutation: int, when: str) -> None:
+        self.mutation = mutation
+        self.when = when
+        self.seen = 0  # mutating calls since arming
+        self.armed = True
+        self.held = False
+        self.action: str | None = None
+        self.released = threading.Event()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "armed": self.armed,
+            "held": self.held,
+            "action": self.action,
+            "mutation": self.mutation,
+            "when": self.when,
+        }
+
+
+class EmulatorState:
+    def __init__(self, associating_reads: int, pristine: bool) -> None:
+        # Guards the call log, faults, hold and association read counters (moto
+        # serves requests on many threads). Re-entrant for nested helpers.
+        self.lock = threading.RLock()
+        self.pristine = pristine
+        self.default_associating_reads = associating_reads
+        self.associating_reads = associating_reads
+        self.calls: list[dict[str, Any]] = []
+        self.faults: list[dict[str, Any]] = []
+        self.hold: Hold | None = None
+
+    def release_hold(self) -> None:
+        with self.lock:
+            hold, self.hold = self.hold, None
+        if hold is not None:
+            hold.armed = False
+            hold.released.set()
+
+    def reset(self) -> None:
+        self.release_hold()
+        with self.lock:
+            self.calls.clear()
+            self.faults.clear()
+            self.associating_reads = self.default_associating_reads
+
+
+STATE = EmulatorState(associating_reads=1, pristine=False)
+
+
+# ---------------------------------------------------------------------------
+# Corrections (monkeypatches of moto 5.2.5)
+# ---------------------------------------------------------------------------
+
+
+def apply_corrections() -> None:
+    """Patch moto in place so that it answers like AWS (see module docstring)."""
+    from moto.core.responses import ActionResult, EmptyResult
+    from moto.ec2.exceptions import (
+        DryRunClientError,
+        EC2ClientError,
+        InvalidParameterCombination,
+        InvalidSubnetCidrBlockAssociationID,
+        InvalidVpcCidrBlockAssociationIdError,
+        MissingParameter,
+        RouteAlreadyExistsError,
+    )
+    from moto.ec2.models.internet_gateways import EgressOnlyInternetGateway
+    from moto.ec2.models.subnets import Subnet, SubnetBackend
+    from moto.ec2.models.vpcs import VPC
+    from moto.ec2.responses import EC2Response
+    from moto.ec2.responses.egress_only_internet_gateways import (
+        EgressOnlyInternetGateway as EgressOnlyInternetGatewayResponse,
+    )
+    from moto.ec2.responses.route_tables import RouteTables
+    from moto.ec2.responses.subnets import Subnets
+    from moto.ec2.responses.vpcs import VPCs
+    from moto.ec2.utils import generic_filter
+    from moto.elbv2.exceptions import ELBClientError, LoadBalancerNotFoundError
+    from moto.elbv2.models import ELBv2Backend
+
+    def reads() -> int:
+        return max(0, int(STATE.associating_reads))
+
+    def net(cidr: str) -> ipaddress.IPv6Network | ipaddress.IPv4Network:
+        return ipaddress.ip_network(cidr, strict=False)
+
+    # ---- a/b: subnet IPv6 associations ------------------------------------
+    # moto keeps subnet associations as dicts
+    #   {"associationId", "ipv6CidrBlock", "ipv6CidrBlockState": {"State": s}}
+    # (other moto code reads those keys, so they are kept) and we add
+    # "_reads_left": how many more describes show the transitional state.
+
+    def subnet_state(assoc: dict[str, Any]) -> str:
+        return assoc["ipv6CidrBlockState"]["State"]
+
+    def render_subnet_assoc(assoc: dict[str, Any], state: str | None = None) -> dict[str, Any]:
+        return {
+            "AssociationId": assoc["associationId"],
+            "Ipv6CidrBlock": assoc["ipv6CidrBlock"],
+            "Ipv6CidrBlockState": {"State": state or subnet_state(assoc)},
+            "Ipv6AddressAttribute": "public",
+            "IpSource": "amazon",
+        }
+
+    def subnet_has_associated_block(subnet: Any) -> bool:
+        return any(
+            subnet_state(a) == "associated"
+            for a in subnet.ipv6_cidr_block_associations.values()
+        )
+
+    def attach_ipv6_cidr_block_associations(self: Any, ipv6_cidr_block: str) -> dict[str, Any]:
+        from moto.ec2.utils import random_subnet_ipv6_cidr_block_association_id
+
+        n = reads()
+        association = {
+            "associationId": random_subnet_ipv6_cidr_block_association_id(),
+            "ipv6CidrBlock": ipv6_cidr_block,
+            # AWS: associating first; with N = 0 describes see associated at once.
+            "ipv6CidrBlockState": {"State": "associating" if n else "associated"},
+            "_reads_left": n,
+        }
+        self.ipv6_cidr_block_associations[association["associationId"]] = association
+        return association
+
+    Subnet.attach_ipv6_cidr_block_associations = attach_ipv6_cidr_block_associations
+
+    def subnet_ipv6_set(self: Any) -> list[dict[str, Any]]:
+        # moto nests the state dict inside another "state" key and the
+        # serializer renders its repr; render the plain string instead.
+        return [
+            render_subnet_assoc(a)
+            for a in list(self.ipv6_cidr_block_associations.values())
+            if subnet_state(a) in RENDERED_STATES
+        ]
+
+    Subnet.ipv6_cidr_block_association_set = property(subnet_ipv6_set)
+
+    # AWS always renders these (false by default); moto has no such attribute.
+    Subnet.enable_dns64 = False
+    Subnet.map_customer_owned_ip_on_launch = False
+
+    original_subnet_filter = Subnet.get_filter_value
+
+    def subnet_get_filter_value(self: Any, filter_name: str, method_name: str | None = None) -> Any:
+        rendered = subnet_ipv6_set(self)
+        if filter_name == "ipv6-cidr-block-association.ipv6-cidr-block":
+            return [a["Ipv6CidrBlock"] for a in rendered]
+        if filter_name == "ipv6-cidr-block-association.association-id":
+            return [a["AssociationId"] for a in rendered]
+        if filter_name == "ipv6-cidr-block-association.state":
+            return [a["Ipv6CidrBlockState"]["State"] for a in rendered]
+        if filter_name == "assign-ipv6-address-on-creation":
+            return self.assign_ipv6_address_on_creation
+        return original_subnet_filter(self, filter_name, method_name)
+
+    Subnet.get_filter_value = subnet_get_filter_value
+
+    def tick_subnet(subnet: Any) -> None:
+        """One Describe read of `subnet`: advance its transitional associations."""
+        with STATE.lock:
+            for assoc_id, assoc in list(subnet.ipv6_cidr_block_associations.items()):
+                state = subnet_state(assoc)
+                if state not in ("associating", "disassociating"):
+                    continue
+                if assoc.get("_reads_left", 0) > 0:
+                    assoc["_reads_left"] -= 1  # this read still shows the transition
+                elif state == "associating":
+                    assoc["ipv6CidrBlockState"] = {"State": "associated"}
+                else:
+                    del subnet.ipv6_cidr_block_associations[assoc_id]
+
+    def describe_subnets(self: Any) -> Any:
+        self.error_on_dryrun()
+        subnet_ids = self._get_param("SubnetIds")
+        filters = self._filters_from_querystring()
+        subnets = self.ec2_backend.describe_subnets(subnet_ids, filters)
+        for subnet in subnets:
+            tick_subnet(subnet)
+        return ActionResult({"Subnets": subnets})
+
+    Subnets.describe_subnets = describe_subnets
+
+    def associate_subnet_cidr_block_backend(self: Any, subnet_id: str, ipv6_cidr_block: str) -> dict[str, Any]:
+        subnet = self.get_subnet(subnet_id)
+        try:
+            block = ipaddress.IPv6Network(str(ipv6_cidr_block), strict=True)
+        except ValueError:
+            raise EC2ClientError(
+                "InvalidParameterValue",
+                f"Value ({ipv6_cidr_block}) for parameter ipv6CidrBlock is invalid. "
+                "This is not a valid IPv6 CIDR block.",
+            )
+        vpc = self.get_vpc(subnet.vpc_id)
+        vpc_blocks = [
+            net(a["cidr_block"])
+            for a in vpc.get_cidr_block_association_set(ipv6=True)
+            if a["cidr_block_state"]["state"] in LIVE_STATES
+        ]
+        if block.prefixlen != 64 or not any(block.subnet_of(v) for v in vpc_blocks):
+            raise EC2ClientError(
+                "InvalidSubnet.Range", f"The CIDR '{ipv6_cidr_block}' is invalid."
+            )
+        if any(subnet_state(a) in LIVE_STATES for a in subnet.ipv6_cidr_block_associations.values()):
+            # AWS: "You can only associate a single IPv6 CIDR block with your subnet."
+            raise EC2ClientError(
+                "InvalidParameterValue",
+                f"The subnet {subnet.id} already has an IPv6 CIDR block associated; "
+                "only a single IPv6 CIDR block can be associated with a subnet.",
+            )
+        for other in self.describe_subnets(filters={"vpc-id": [subnet.vpc_id]}):
+            for a in other.ipv6_cidr_block_associations.values():
+                if subnet_state(a) in RENDERED_STATES and net(a["ipv6CidrBlock"]).overlaps(block):
+                    raise EC2ClientError(
+                        "InvalidSubnet.Conflict",
+                        f"The CIDR '{ipv6_cidr_block}' conflicts with another subnet",
+                    )
+        return subnet.attach_ipv6_cidr_block_associations(str(block))
+
+    SubnetBackend.associate_subnet_cidr_block = associate_subnet_cidr_block_backend
+
+    def associate_subnet_cidr_block_response(self: Any) -> Any:
+        ipv6_cidr_block = self._get_param("Ipv6CidrBlock")
+        subnet_id = self._get_param("SubnetId")
+        association = self.ec2_backend.associate_subnet_cidr_block(subnet_id, ipv6_cidr_block)
+        # AWS's response always says associating, whatever describes say next.
+        return ActionResult(
+            {
+                "Ipv6CidrBlockAssociation": render_subnet_assoc(association, "associating"),
+                "SubnetId": subnet_id,
+            }
+        )
+
+    Subnets.associate_subnet_cidr_block = associate_subnet_cidr_block_response
+
+    # ---- e: DisassociateSubnetCidrBlock refuses blocks in use --------------
+
+    def disassociate_subnet_cidr_block_backend(self: Any, association_id: str) -> tuple[str, dict[str, Any]]:
+        subnet = self.get_subnet_from_ipv6_association(association_id)
+        if not subnet:
+            raise InvalidSubnetCidrBlockAssociationID(association_id)
+        assoc = subnet.ipv6_cidr_block_associations[association_id]
+        if subnet_state(assoc) in LIVE_STATES:
+            block = net(assoc["ipv6CidrBlock"])
+            if subnet.assign_ipv6_address_on_creation:
+                raise EC2ClientError(
+                    "InvalidCidrBlock.InUse",
+                    f"The IPv6 CIDR block {assoc['ipv6CidrBlock']} of subnet {subnet.id} "
+                    "cannot be disassociated while assignIpv6AddressOnCreation is true.",
+                )
+            for eni in self.get_all_network_interfaces():
+                if eni.subnet is None or eni.subnet.id != subnet.id:
+                    continue
+                for address in eni.ipv6_addresses or []:
+                    if ipaddress.ip_address(str(address)) in block:
+                        raise EC2ClientError(
+                            "InvalidCidrBlock.InUse",
+                            f"The IPv6 CIDR block {assoc['ipv6CidrBlock']} is in use by "
+                            f"network interface {eni.id} ({address}).",
+                        )
+            n = reads()
+            with STATE.lock:
+                assoc["ipv6CidrBlockState"] = {"State": "disassociating"}
+                assoc["_reads_left"] = n
+                response = copy.deepcopy(assoc)
+                if n == 0:
+                    del subnet.ipv6_cidr_block_associations[association_id]
+        else:
+            # Already disassociating: as good as gone (moto would "detach" it again).
+            raise InvalidSubnetCidrBlockAssociationID(association_id)
+        return subnet.id, response
+
+    SubnetBackend.disassociate_subnet_cidr_block = disassociate_subnet_cidr_block_backend
+
+    def disassociate_subnet_cidr_block_response(self: Any) -> Any:
+        association_id = self._get_param("AssociationId")
+        subnet_id, association = self.ec2_backend.disassociate_subnet_cidr_block(association_id)
+        return ActionResult(
+            {
+                "Ipv6CidrBlockAssociation": render_subnet_assoc(association, "disassociating"),
+                "SubnetId": subnet_id,
+            }
+        )
+
+    Subnets.disassociate_subnet_cidr_block = disassociate_subnet_cidr_block_response
+
+    # ---- c/d: ModifySubnetAttribute ----------------------------------------
+
+    # Boolean attributes, sent as <Name>.Value.
+    bool_attributes = (
+        "MapPublicIpOnLaunch",
+        "AssignIpv6AddressOnCreation",
+        "MapCustomerOwnedIpOnLaunch",
+        "EnableDns64",
+        "EnableResourceNameDnsARecordOnLaunch",
+        "EnableResourceNameDnsAAAARecordOnLaunch",
+        "DisableLniAtDeviceIndex",
+    )
+    # Flags AWS refuses to turn on without an associated IPv6 block.
+    ipv6_flags = (
+        "AssignIpv6AddressOnCreation",
+        "EnableDns64",
+        "EnableResourceNameDnsAAAARecordOnLaunch",
+    )
+
+    def lower_camel(name: str) -> str:
+        return name[0].lower() + name[1:]
+
+    def modify_subnet_attribute(self: Any) -> Any:
+        subnet_id = self._get_param("SubnetId")
+        given: list[tuple[str, Any]] = []
+        for name in bool_attributes:
+            value = self._get_bool_param(f"{name}.Value")
+            if value is not None:
+                given.append((name, value))
+        for name in ("PrivateDnsHostnameTypeOnLaunch", "EnableLniAtDeviceIndex"):
+            value = self._get_param(name)
+            if value is not None:
+                given.append((name, value))
+        pool = self._get_param("CustomerOwnedIpv4Pool")
+        if pool is not None and not any(n == "MapCustomerOwnedIpOnLaunch" for n, _ in given):
+            given.append(("CustomerOwnedIpv4Pool", pool))
+
+        # AWS changes exactly one attribute per call.
+        if len(given) > 1:
+            raise InvalidParameterCombination(
+                "Fields for multiple attribute types specified: "
+                + ", ".join(lower_camel(n) for n, _ in given)
+            )
+        if not given:
+            raise MissingParameter("The request must contain the parameter attribute")
+        name, value = given[0]
+        subnet = self.ec2_backend.get_subnet(subnet_id)
+
+        if name in ipv6_flags and value is True and not subnet_has_associated_block(subnet):
+            param = lower_camel(name)
+            raise EC2ClientError(
+                "InvalidParameterValue",
+                f"Invalid value 'true' for {param}. Cannot set {param} to true unless "
+                f"the subnet ({subnet.id}) has an IPv6 CIDR block associated with it.",
+            )
+
+        options = subnet.private_dns_name_options_on_launch
+        if name == "MapPublicIpOnLaunch":
+            subnet.map_public_ip_on_launch = value
+        elif name == "AssignIpv6AddressOnCreation":
+            subnet.assign_ipv6_address_on_creation = value
+        elif name == "MapCustomerOwnedIpOnLaunch":
+            subnet.map_customer_owned_ip_on_launch = value
+            if pool is not None:
+                subnet.customer_owned_ipv4_pool = pool
+        elif name == "CustomerOwnedIpv4Pool":
+            subnet.customer_owned_ipv4_pool = value
+        elif name == "EnableDns64":
+            subnet.enable_dns64 = value
+        elif name == "EnableResourceNameDnsARecordOnLaunch":
+            options["EnableResourceNameDnsARecord"] = value
+        elif name == "EnableResourceNameDnsAAAARecordOnLaunch":
+            options["EnableResourceNameDnsAAAARecord"] = value
+        elif name == "PrivateDnsHostnameTypeOnLaunch":
+            options["HostnameType"] = value
+        elif name == "EnableLniAtDeviceIndex":
+            subnet.enable_lni_at_device_index = int(value)
+        elif name == "DisableLniAtDeviceIndex" and value:
+            subnet.enable_lni_at_device_index = None
+        return EmptyResult()
+
+    Subnets.modify_subnet_attribute = modify_subnet_attribute
+
+    # ---- a/b/f: VPC IPv6 associations --------------------------------------
+    # moto keeps VPC associations as dicts {"association_id", "cidr_block",
+    # "cidr_block_state": {"state"}, "ipv6_pool", ...}; same "_reads_left".
+
+    original_vpc_associate = VPC.associate_vpc_cidr_block
+
+    def vpc_associate(
+        self: Any,
+        cidr_block: str,
+        amazon_provided_ipv6_cidr_block: bool = False,
+        ipv6_cidr_block_network_border_group: str | None = None,
+    ) -> dict[str, Any]:
+        association = original_vpc_associate(
+            self, cidr_block, amazon_provided_ipv6_cidr_block, ipv6_cidr_block_network_border_group
+        )
+        if amazon_provided_ipv6_cidr_block:
+            # moto's random block keeps leading zeros ("2400:6500:026d:..."); AWS
+            # renders the canonical compressed form, which is what a tool gets
+            # when it formats a computed /64, so string comparisons must hold.
+            association["cidr_block"] = str(net(association["cidr_block"]))
+            # AWS: an Amazon-provided block belongs to the region's border group.
+            association["ipv6_cidr_block_network_border_group"] = (
+                ipv6_cidr_block_network_border_group or self.ec2_backend.region_name
+            )
+            association["ipv6_pool"] = "Amazon"
+            n = reads()
+            association["cidr_block_state"] = {
+                "state": "associating" if n else "associated",
+                "StatusMessage": None,
+            }
+            association["_reads_left"] = n
+        return association
+
+    VPC.associate_vpc_cidr_block = vpc_associate
+
+    def vpc_ipv6_set(self: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "AssociationId": a["association_id"],
+                "Ipv6CidrBlock": a["cidr_block"],
+                "Ipv6CidrBlockState": {"State": a["cidr_block_state"]["state"]},
+                "NetworkBorderGroup": a.get("ipv6_cidr_block_network_border_group")
+                or self.ec2_backend.region_name,
+                "Ipv6Pool": a.get("ipv6_pool") or "Amazon",
+                "Ipv6AddressAttribute": "public",
+                "IpSource": "amazon",
+            }
+            for a in self.get_cidr_block_association_set(ipv6=True)
+            if a["cidr_block_state"]["state"] in RENDERED_STATES
+        ]
+
+    VPC.ipv6_cidr_block_association_set = property(vpc_ipv6_set)
+
+    original_vpc_disassociate = VPC.disassociate_vpc_cidr_block
+
+    def vpc_disassociate(self: Any, association_id: str) -> dict[str, Any]:
+        entry = self._cidr_block_association_set.get(association_id)
+        if not entry or "::/" not in entry.get("cidr_block", ""):
+            return original_vpc_disassociate(self, association_id)
+        if entry["cidr_block_state"]["state"] == "disassociating":
+            # As good as gone; moto would fail deleting the local route again
+            # with a misleading InvalidRoute.NotFound.
+            raise InvalidVpcCidrBlockAssociationIdError(association_id)
+        vpc_block = net(entry["cidr_block"])
+        # f: refuse while any subnet of the VPC holds a block inside it.
+        for subnets in list(self.ec2_backend.subnets.values()):
+            for subnet in list(subnets.values()):
+                if subnet.vpc_id != self.id:
+                    continue
+                for a in subnet.ipv6_cidr_block_associations.values():
+                    if subnet_state(a) in LIVE_STATES and net(a["ipv6CidrBlock"]).subnet_of(vpc_block):
+                        raise EC2ClientError(
+                            "InvalidCidrBlock.InUse",
+                            f"The IPv6 CIDR block {entry['cidr_block']} of {self.id} is in use "
+                            f"by subnet {subnet.id} ({a['ipv6CidrBlock']}).",
+                        )
+        response = json.loads(json.dumps(entry))
+        response["vpc_id"] = self.id
+        response["cidr_block_state"]["state"] = "disassociating"
+        n = reads()
+        with STATE.lock:
+            if n:
+                entry["cidr_block_state"] = {"state": "disassociating", "StatusMessage": None}
+                entry["_reads_left"] = n
+            else:
+                del self._cidr_block_association_set[association_id]
+        return response
+
+    VPC.disassociate_vpc_cidr_block = vpc_disassociate
+
+    def tick_vpc(vpc: Any) -> None:
+        with STATE.lock:
+            for assoc_id, a in list(vpc._cidr_block_association_set.items()):
+                if "::/" not in a.get("cidr_block", ""):
+                    continue
+                state = a["cidr_block_state"]["state"]
+                if state not in ("associating", "disassociating"):
+                    continue
+                if a.get("_reads_left", 0) > 0:
+                    a["_reads_left"] -= 1
+                elif state == "associating":
+                    a["cidr_block_state"] = {"state": "associated", "StatusMessage": None}
+                else:
+                    del vpc._cidr_block_association_set[assoc_id]
+
+    def describe_vpcs(self: Any) -> Any:
+        self.error_on_dryrun()
+        vpc_ids = self._get_param("VpcIds", [])
+        filters = self._filters_from_querystring()
+        vpcs = self.ec2_backend.describe_vpcs(vpc_ids=vpc_ids, filters=filters)
+        for vpc in vpcs:
+            tick_vpc(vpc)
+        return ActionResult({"Vpcs": vpcs})
+
+    VPCs.describe_vpcs = describe_vpcs
+
+    # ---- g: routes ----------------------------------------------------------
+
+    original_create_route = RouteTables.create_route
+
+    def create_route(self: Any) -> Any:
+        destination = self._get_param("DestinationIpv6CidrBlock")
+        if destination:
+            route_table = self.ec2_backend.get_route_table(self._get_param("RouteTableId"))
+            try:
+                wanted = net(destination)
+            except ValueError:
+                wanted = None
+            for route in route_table.routes:
+                existing = route.destination_ipv6_cidr_block
+                if wanted is not None and existing and net(existing) == wanted:
+                    # moto would silently replace the existing route.
+                    raise RouteAlreadyExistsError(destination)
+        return original_create_route(self)
+
+    RouteTables.create_route = create_route
+
+    # ---- g: egress-only internet gateway filters ----------------------------
+
+    def eigw_get_filter_value(self: Any, filter_name: str, method_name: str | None = None) -> Any:
+        if filter_name == "attachment.vpc-id":
+            return self.vpc_id
+        if filter_name == "attachment.state":
+            return self.state
+        if filter_name == "egress-only-internet-gateway-id":
+            return self.id
+        return super(EgressOnlyInternetGateway, self).get_filter_value(
+            filter_name, "DescribeEgressOnlyInternetGateways"
+        )
+
+    EgressOnlyInternetGateway.get_filter_value = eigw_get_filter_value
+
+    def describe_egress_only_internet_gateways(self: Any) -> Any:
+        ids = self._get_param("EgressOnlyInternetGatewayIds", [])
+        filters = self._filters_from_querystring()
+        gateways = self.ec2_backend.describe_egress_only_internet_gateways(ids)
+        if filters:
+            gateways = generic_filter(filters, gateways)
+        return ActionResult({"EgressOnlyInternetGateways": gateways})
+
+    EgressOnlyInternetGatewayResponse.describe_egress_only_internet_gateways = (
+        describe_egress_only_internet_gateways
+    )
+
+    # ---- h: ELBv2 ip address types and default scheme -----------------------
+
+    ip_address_types = ("ipv4", "dualstack", "dualstack-without-public-ipv4")
+
+    def validate_ip_address_type(
+        ec2_backend: Any, ip_type: str, subnets: list[Any], lb_type: str, scheme: str
+    ) -> None:
+        if ip_type not in ip_address_types:
+            raise ELBClientError(
+                "ValidationError",
+                f"1 validation error detected: Value '{ip_type}' at 'ipAddressType' failed "
+                "to satisfy constraint: Member must satisfy enum value set: "
+                "[ipv4, dualstack, dualstack-without-public-ipv4]",
+            )
+        if ip_type == "ipv4":
+            return
+        if ip_type == "dualstack-without-public-ipv4" and (
+            lb_type != "application" or scheme != "internet-facing"
+        ):
+            raise ELBClientError(
+                "ValidationError",
+                "IP address type 'dualstack-without-public-ipv4' is only supported "
+                "for internet-facing Application Load Balancers",
+            )
+        for subnet in subnets:
+            current = ec2_backend.get_subnet(subnet.id)  # the live subnet state
+            if not subnet_has_associated_block(current):
+                raise ELBClientError(
+                    "ValidationError",
+                    f"Subnet '{subnet.id}' must have an IPv6 CIDR block associated "
+                    f"to use IP address type '{ip_type}'",
+                )
+
+    def set_ip_address_type(self: Any, arn: str, ip_type: str) -> None:
+        balancer = self.load_balancers.get(arn)
+        if ip_type in ip_address_types and balancer is None:
+            raise LoadBalancerNotFoundError()
+        validate_ip_address_type(
+            self.ec2_backend,
+            ip_type,
+            balancer.subnets if balancer else [],
+            balancer.type if balancer else "application",
+            balancer.scheme if balancer else "internet-facing",
+        )
+        balancer.ip_address_type = ip_type
+
+    ELBv2Backend.set_ip_address_type = set_ip_address_type
+
+    original_create_load_balancer = ELBv2Backend.create_load_balancer
+
+    def create_load_balancer(
+        self: Any,
+        name: str,
+        security_groups: list[str],
+        subnet_ids: list[str],
+        subnet_mappings: list[dict[str, str]] | None = None,
+        scheme: str | None = "internet-facing",
+        loadbalancer_type: str | None = None,
+        ip_address_type: str | None = "ipv4",
+        tags: list[dict[str, str]] | None = None,
+    ) -> Any:
+        scheme = scheme or "internet-facing"  # AWS's default scheme
+        ip_address_type = ip_address_type or "ipv4"
+        if ip_address_type != "ipv4":
+            subnets = []
+            for subnet_id in list(subnet_ids or []) + [
+                m["SubnetId"] for m in subnet_mappings or [] if "SubnetId" in m
+            ]:
+                try:
+                    subnets.append(self.ec2_backend.get_subnet(subnet_id))
+                except Exception:
+                    pass  # unknown subnets are reported by moto below
+            validate_ip_address_type(
+                self.ec2_backend, ip_address_type, subnets, loadbalancer_type or "application", scheme
+            )
+        balancer = original_create_load_balancer(
+            self,
+            name,
+            security_groups,
+            subnet_ids,
+            subnet_mappings,
+            scheme,
+            loadbalancer_type,
+            "ipv4",  # moto's own enum check lacks dualstack-without-public-ipv4
+            tags,
+        )
+        balancer.ip_address_type = ip_address_type
+        return balancer
+
+    ELBv2Backend.create_load_balancer = create_load_balancer
+
+    # ---- i: DryRun never applies anything -----------------------------------
+    # Many moto EC2 handlers (CreateRoute, ReplaceRoute, DeleteRoute,
+    # CreateEgressOnlyInternetGateway, CreateVpc, ...) ignore DryRun and apply
+    # the change. AWS checks permissions only and answers DryRunOperation (412).
+
+    original_call_action = EC2Response.call_action
+
+    def call_action(self: Any) -> Any:
+        if self._get_bool_param("DryRun", False):
+            status, headers, body = self.serialized(ActionResult(DryRunClientError()))
+            headers, body = self._enrich_response(headers, body)
+            return status, headers, body
+        return original_call_action(self)
+
+    EC2Response.call_action = call_action
+
+
+# ---------------------------------------------------------------------------
+# AWS-style error bodies (for injected faults and released holds)
+# ---------------------------------------------------------------------------
+
+
+def _xml_escape(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
+
+
+def aws_error(service: str, code: str, message: str, status: int) -> tuple[str, list[tuple[str, str]], bytes]:
+    request_id = str(uuid.uuid4())
+    if service == "elasticloadbalancing":
+        kind = "Sender" if status < 500 else "Receiver"
+        body = (
+            '<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">'
+            f"<Error><Type>{kind}</Type><Code>{_xml_escape(code)}</Code>"
+            f"<Message>{_xml_escape(message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+    else:  # EC2's error format
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f"<Response><Errors><Error><Code>{_xml_escape(code)}</Code>"
+            f"<Message>{_xml_escape(message)}</Message></Error></Errors>"
+            f"<RequestID>{request_id}</RequestID></Response>"
+        )
+    data = body.encode("utf-8")
+    headers = [
+        ("Content-Type", "text/xml"),
+        ("Content-Length", str(len(data))),
+        ("x-amzn-RequestId", request_id),
+    ]
+    return f"{status} {_reason(status)}", headers, data
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+# Default HTTP status of an injected fault, by code (AWS's; anything else: 400).
+FAULT_STATUS = {
+    "InternalError": 500,
+    "InternalFailure": 500,
+    "ServiceUnavailable": 503,
+    "Unavailable": 503,
+    "RequestLimitExceeded": 503,  # EC2 throttling (ELBv2's Throttling is a 400)
+}
+
+
+# ---------------------------------------------------------------------------
+# Control middleware
+# ---------------------------------------------------------------------------
+
+_HOST_SERVICE = re.compile(r"^(ec2|elasticloadbalancing)\.")
+_CREDENTIAL = re.compile(r"Credential=[^/,\s]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+_READ_PREFIXES = ("Describe", "Get", "List")
+
+
+def classify(environ: dict[str, Any], body: bytes) -> tuple[str, str | None]:
+    """(service, Action) of an AWS request."""
+    service = None
+    match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if match:
+        service = match.group(1)
+    else:
+        host_match = _HOST_SERVICE.match(environ.get("HTTP_HOST", ""))
+        if host_match:
+            service = host_match.group(1)
+    params = parse_qs(environ.get("QUERY_STRING", ""))
+    if body and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        params.update(parse_qs(body.decode("utf-8", "replace")))
+    action = params.get("Action", [None])[0]
+    return service or "unknown", action
+
+
+class ControlMiddleware:
+    """Logs, faults and holds AWS requests; serves /_emulator/ itself."""
+
+    def __init__(self, app: Callable[..., Any], state: EmulatorState) -> None:
+        self.app = app
+        self.state = state
+
+    # -- WSGI entry point ---------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path == "/_emulator" or path.startswith("/_emulator/"):
+            return self.control(environ, start_response)
+        if path.startswith("/moto-api"):
+            return self.app(environ, start_response)
+
+        body = self._read_body(environ)
+        service, action = classify(environ, body)
+        mutating = bool(action) and not action.startswith(_READ_PREFIXES)
+        entry = {"service": service, "action": action, "mutating": mutating, "status": None}
+
+        state = self.state
+        hold = None
+        fault = None
+        with state.lock:
+            state.calls.append(entry)
+            if mutating and state.hold is not None and state.hold.armed and not state.hold.held:
+                state.hold.seen += 1
+                if state.hold.seen == state.hold.mutation:
+                    hold = state.hold
+                    hold.held = True
+                    hold.action = action
+            if not (hold and hold.when == "before"):
+                fault = self._take_fault(service, action)
+
+        if hold is not None and hold.when == "before":
+            hold.released.wait()  # never applied
+            status, headers, data = aws_error(
+                service, "InternalError", "request held and released by the emulator", 500
+            )
+        elif fault is not None:
+            status, headers, data = aws_error(service, fault["code"], fault["message"], fault["status"])
+        else:
+            try:
+                status, headers, data = self._call_app(environ)
+            except BaseException:
+                # moto runs Flask in debug mode: unexpected errors (e.g.
+                # FilterNotImplementedError) propagate and werkzeug answers
+                # its HTML 500 page. Log that status and keep moto's behaviour.
+                entry["status"] = 500
+                if hold is not None and hold.when == "after":
+                    hold.released.wait()
+                raise
+
+        if hold is not None and hold.when == "after":
+            hold.released.wait()  # applied; the real answer is withheld
+            status, headers, data = aws_error(
+                service, "InternalError", "response withheld and released by the emulator", 500
+            )
+
+        entry["status"] = int(status.split(" ", 1)[0])
+        start_response(status, headers)
+        return [data]
+
+    # -- helpers --------------------------------------------------------------
+
+    @staticmethod
+    def _read_body(environ: dict[str, Any]) -> bytes:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(body)  # moto reads it again
+        return body
+
+    def _take_fault(self, service: str, action: str | None) -> dict[str, Any] | None:
+        """Count this call against every matching fault; pop the first one due."""
+        due = None
+        for fault in self.state.faults:
+            if fault["action"] != action:
+                continue
+            if fault.get("service") and fault["service"] != service:
+                continue
+            fault["seen"] += 1
+            if due is None and fault["seen"] >= fault["nth"]:
+                due = fault
+        if due is not None:
+            self.state.faults.remove(due)
+        return due
+
+    def _call_app(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        captured: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"] = status
+            captured["headers"] = list(headers)
+            return chunks.append
+
+        result = self.app(environ, start_response)
+        try:
+            for chunk in result:
+                chunks.append(chunk)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        data = b"".join(chunks)
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(data))))
+        return captured["status"], headers, data
+
+    # -- control endpoints ------------------------------------------------------
+
+    def control(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        path = environ.get("PATH_INFO", "").rstrip("/")
+        try:
+            payload = self._json_body(environ)
+            status, answer = self.route(method, path, payload)
+        except ValueError as err:
+            status, answer = 400, {"error": str(err)}
+        data = json.dumps(answer).encode("utf-8")
+        start_response(
+            f"{status} {_reason(status)}",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+        )
+        return [data]
+
+    @staticmethod
+    def _json_body(environ: dict[str, Any]) -> dict[str, Any]:
+        raw = ControlMiddleware._read_body(environ)
+        if not raw.strip():
+            return {}
+        try:
+            payload = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"invalid JSON body: {err}")
+        if not isinstance(payload, dict):
+            raise ValueError("JSON body must be an object")
+        return payload
+
+    def route(self, method: str, path: str, payload: dict[str, Any]) -> tuple[int, Any]:
+        routes: dict[tuple[str, str], Callable[[], Any]] = {
+            ("GET", "/_emulator/calls"): lambda: {"calls": self._calls()},
+            ("POST", "/_emulator/calls/clear"): self._clear_calls,
+            ("GET", "/_emulator/faults"): lambda: {"faults": self._faults()},
+            ("POST", "/_emulator/faults"): lambda: self._add_fault(payload),
+            ("POST", "/_emulator/faults/clear"): self._clear_faults,
+            ("GET", "/_emulator/hold"): self._hold_status,
+            ("POST", "/_emulator/hold"): lambda: self._arm_hold(payload),
+            ("POST", "/_emulator/release"): self._release,
+            ("GET", "/_emulator/config"): self._config,
+            ("POST", "/_emulator/config"): lambda: self._set_config(payload),
+            ("POST", "/_emulator/reset"): self._reset,
+        }
+        handler = routes.get((method, path))
+        if handler is None:
+            if any(p == path for _, p in routes):
+                return 405, {"error": f"method {method} not allowed on {path}"}
+            return 404, {"error": f"unknown control endpoint {path}"}
+        return 200, handler()
+
+    def _calls(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return [dict(c) for c in self.state.calls]
+
+    def _clear_calls(self) -> dict[str, Any]:
+        with self.state.lock:
+            self.state.calls.clear()
+        return {"ok": True}
+
+    def _faults(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return [dict(f) for f in self.state.faults]
+
+    def _add_fault(self, payload: dict[str, Any]) -> dict[str, Any]:
+        action = payload.get("action")
+        if not isinstance(action, str) or not action:
+            raise ValueError("fault needs an 'action'")
+        code = str(payload.get("code") or "InternalError")
+        nth = int(payload.get("nth", 1))
+        if nth < 1:
+            raise ValueError("'nth' must be >= 1")
+        status = int(payload.get("status") or FAULT_STATUS.get(code, 400))
+        fault = {
+            "action": action,
+            "nth": nth,
+            "code": code,
+            "message": str(payload.get("message") or "injected fault"),
+            "status": status,
+            "service": payload.get("service"),
+            "seen": 0,
+        }
+        with self.state.lock:
+            self.state.faults.append(fault)
+            return {"queued": len(self.state.faults)}
+
+    def _clear_faults(self) -> dict[str, Any]:
+        with self.state.lock:
+            self.state.faults.clear()
+        return {"ok": True}
+
+    def _hold_status(self) -> dict[str, Any]:
+        with self.state.lock:
+            hold = self.state.hold
+            if hold is None:
+                return {"armed": False, "held": False, "action": None, "mutation": None, "when": None}
+            return hold.as_json()
+
+    def _arm_hold(self, payload: dict[str, Any]) -> dict[str, Any]:
+        mutation = int(payload.get("mutation", 0))
+        when = payload.get("when", "after")
+        if mutation < 1:
+            raise ValueError("'mutation' must be >= 1")
+        if when not in ("after", "before"):
+            raise ValueError("'when' must be 'after' or 'before'")
+        self.state.release_hold()  # a previous hold is released first
+        with self.state.lock:
+            self.state.hold = Hold(mutation, when)
+            return self.state.hold.as_json()
+
+    def _release(self) -> dict[str, Any]:
+        with self.state.lock:
+            was_held = bool(self.state.hold and self.state.hold.held)
+        self.state.release_hold()
+        return {"released": was_held}
+
+    def _config(self) -> dict[str, Any]:
+        return {"pristine": self.state.pristine, "associating_reads": self.state.associating_reads}
+
+    def _set_config(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if "associating_reads" in payload:
+            value = int(payload["associating_reads"])
+            if value < 0:
+                raise ValueError("'associating_reads' must be >= 0")
+            self.state.associating_reads = value
+        return self._config()
+
+    def _reset(self) -> dict[str, Any]:
+        from moto.moto_api._internal import moto_api_backend
+
+        self.state.reset()
+        moto_api_backend.reset()  # what POST /moto-api/reset does
+        return {"ok": True}
+
+
+# ---------------------------------------------------------------------------
+# Server
+# ---------------------------------------------------------------------------
+
+
+def build_app(state: EmulatorState) -> ControlMiddleware:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    return ControlMiddleware(moto_app, state)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="moto server corrected to AWS's IPv6 behaviour")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
+    parser.add_argument("--pristine", action="store_true", help="apply no correction")
+    parser.add_argument(
+        "--associating-reads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="describe reads that still show associating/disassociating (default 1)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="log requests to stderr")
+    args = parser.parse_args(argv)
+    if args.associating_reads < 0:
+        parser.error("--associating-reads must be >= 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from werkzeug.serving import make_server
+
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.ERROR)
+
+    STATE.pristine = args.pristine
+    STATE.default_associating_reads = STATE.associating_reads = args.associating_reads
+    if not args.pristine:
+        apply_corrections()
+
+    server = make_server(
+        args.host,
+        args.port,
+        build_app(STATE),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
+    server.daemon_threads = True  # held requests must not block shutdown
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    serving = threading.Thread(target=server.serve_forever, name="emulator", daemon=True)
+    serving.start()
+
+    # The socket is bound and listening since make_server(): announce it.
+    host = args.host if ":" not in args.host else f"[{args.host}]"
+    sys.stdout.write(READY_LINE.format(host=host, port=server.server_port) + "\n")
+    sys.stdout.flush()
+    sys.stdout = sys.stderr  # keep the promise of exactly one stdout line
+
+    while not stop.wait(0.2):
+        pass
+    STATE.release_hold()
+    server.shutdown()
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
