@@ -105,18 +105,21 @@ struct Session {
     events: Box<dyn EventSink>,
 }
 
-async fn connect(g: &Global, rb: &Runbook) -> Session {
+async fn connect(g: &Global, rb: &Runbook) -> Result<Session> {
     let opts = ConnectOptions {
         region: g.region.clone().or_else(|| rb.region.clone()),
         profile: g.profile.clone(),
         endpoint_url: g.endpoint_url.clone(),
     };
     let config = crate::aws::load_config(&opts).await;
+    if config.region().is_none() {
+        return Err(Fail::new(exit::USAGE, "no AWS region: pass --region, set `region:` in the runbook, or set AWS_REGION"));
+    }
     let events: Box<dyn EventSink> = match g.output {
         Output::Text => Box::new(TextReporter::new(std::io::stderr())),
         Output::Json => Box::new(JsonReporter::new(std::io::stdout())),
     };
-    Session { ec2: Arc::new(SdkEc2::new(&config)), events }
+    Ok(Session { ec2: Arc::new(SdkEc2::new(&config)), events })
 }
 
 /// The VPC the runbook names: exactly one, or an error at the `vpc:` line.
@@ -165,7 +168,7 @@ async fn preflight(ec2: &dyn Ec2, rb: &Runbook, vpc_id: &str) -> Result<crate::p
 
 async fn plan(g: &Global, path: &Path) -> Result<i32> {
     let rb = runbook::load(path)?;
-    let s = connect(g, &rb).await;
+    let s = connect(g, &rb).await?;
     let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
     let plan = preflight(s.ec2.as_ref(), &rb, &vpc_id).await?;
     match g.output {
@@ -266,7 +269,7 @@ fn finish(report: Report, vpc_id: &str) -> i32 {
 async fn apply(g: &Global, path: &Path, yes: bool, on_failure: OnFailure) -> Result<i32> {
     let rb = runbook::load(path)?;
     require_confirmation_possible(yes, "apply")?;
-    let s = connect(g, &rb).await;
+    let s = connect(g, &rb).await?;
     let (_lock, journal) = open_state(g, &rb, "apply", s.events.as_ref())?;
     if let Some(run) = journal.state().interrupted() {
         let at = run.failed_step.as_ref().map(|(s, _)| format!(" at step `{s}`")).unwrap_or_default();
@@ -289,7 +292,7 @@ async fn apply(g: &Global, path: &Path, yes: bool, on_failure: OnFailure) -> Res
 async fn resume(g: &Global, path: &Path, yes: bool, force: bool, on_failure: OnFailure) -> Result<i32> {
     let rb = runbook::load(path)?;
     require_confirmation_possible(yes, "resume")?;
-    let s = connect(g, &rb).await;
+    let s = connect(g, &rb).await?;
     let (_lock, journal) = open_state(g, &rb, "resume", s.events.as_ref())?;
     let state = journal.state();
     let Some(run) = state.interrupted().cloned() else {
@@ -317,7 +320,7 @@ async fn resume(g: &Global, path: &Path, yes: bool, force: bool, on_failure: OnF
 async fn rollback(g: &Global, path: &Path, yes: bool) -> Result<i32> {
     let rb = runbook::load(path)?;
     require_confirmation_possible(yes, "rollback")?;
-    let s = connect(g, &rb).await;
+    let s = connect(g, &rb).await?;
     let (_lock, journal) = open_state(g, &rb, "rollback", s.events.as_ref())?;
     let state = journal.state();
     let Some(last) = state.last_run.clone() else {

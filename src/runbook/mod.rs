@@ -119,7 +119,8 @@ pub enum LoadError {
 }
 
 fn render(diags: &[Diagnostic]) -> String {
-    let mut out = diags.iter().map(|d| format!("error: {d}")).collect::<Vec<_>>().join("\n\n");
+    // The edge prints "error: " before the first; the rest get their own.
+    let mut out = diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n\nerror: ");
     if diags.len() > 1 {
         out.push_str(&format!("\n\n{} errors in runbook", diags.len()));
     }

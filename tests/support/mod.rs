@@ -285,6 +285,7 @@ pub fn dualstack(emu: &Emulator) -> Command {
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_SESSION_TOKEN")
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", REGION)
         .env("AWS_ENDPOINT_URL", &emu.endpoint)
         .stdin(Stdio::null());
     c
