@@ -52,7 +52,7 @@ fn offline_mistakes_are_located_and_change_nothing() {
         // Unsupported version, wrong type, bad CIDR.
         rejects(&emu, cmd, &GOOD.replace("version: 1", "version: 2"), "1:10", "unsupported runbook version 2");
         rejects(&emu, cmd, &GOOD.replace("index: 1 }", "cidr: \"2406:da14::/56\" }"), "10:38", "a subnet's IPv6 block is a /64");
-        rejects(&emu, cmd, &GOOD.replace("index: 1", "index: -1"), "10:39", "invalid value");
+        rejects(&emu, cmd, &GOOD.replace("index: 1", "index: -1"), "10:39", "invalid type: integer `-1`, expected u32");
     }
 }
 
