@@ -45,10 +45,6 @@ fn kill_after(emu: &Emulator, k: usize) -> (String, Vec<String>, Workspace) {
     (vpc, original, ws)
 }
 
-fn normalize(lines: Vec<String>) -> Vec<String> {
-    lines.into_iter().map(|l| if l.contains(" group sg-") { l.split(" group ").next().unwrap().to_string() } else { l }).collect()
-}
-
 #[test]
 fn resume_after_a_kill_at_every_mutating_call_reaches_the_same_end_state() {
     let emu = Emulator::start();

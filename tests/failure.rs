@@ -19,9 +19,18 @@ fn a_failure_mid_run_rolls_everything_back() {
     let rb = ws.example("incident.yaml");
     let original = emu.fingerprint(&vpc);
     inject(&emu);
-    let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb));
+    let out = run(dualstack(&emu).args(["apply", "--yes", "--output", "json"]).arg(&rb));
     let err = stderr(&out);
     assert_eq!(code(&out), 1, "{err}");
+    // --output json: one event per line on stdout, for other tools.
+    let events: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    for k in ["run_started", "change_started", "change_applied", "step_failed", "rollback_started", "undo_done", "run_finished"] {
+        assert!(kinds.contains(&k), "no {k} event in {kinds:?}");
+    }
+    assert_eq!(events.last().unwrap()["outcome"], "rolled_back");
+    let failed = events.iter().find(|e| e["event"] == "step_failed").unwrap();
+    assert_eq!(failed["step"], "security-groups");
     assert!(err.contains("step `security-groups` failed"), "{err}");
     assert!(err.contains("UnauthorizedOperation"), "{err}");
     assert!(err.contains("is back where it was"), "{err}");
@@ -94,9 +103,4 @@ fn pause_then_rollback_restores_the_start() {
     let out = run(dualstack(&emu).args(["resume", "--yes"]).arg(&rb));
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("nothing to resume"), "{}", stderr(&out));
-}
-
-/// Security-group IDs differ between emulators; names carry the meaning.
-fn normalize(lines: Vec<String>) -> Vec<String> {
-    lines.into_iter().map(|l| if l.contains(" group sg-") { l.split(" group ").next().unwrap().to_string() } else { l }).collect()
 }

@@ -39,12 +39,13 @@ impl Source {
         Source { path: path.to_path_buf(), text, values: recv.values, keys: recv.keys }
     }
 
-    /// Where the value at `path` starts; falls back to the nearest ancestor
-    /// that has a position (a defaulted field has none of its own).
+    /// Where the value at `path` starts (for a mapping or list under a key:
+    /// the key); falls back to the nearest ancestor that has a position (a
+    /// defaulted field has none of its own).
     pub fn pos(&self, path: &str) -> Pos {
         let mut p = path;
         loop {
-            if let Some(pos) = self.values.get(p) {
+            if let Some(pos) = self.values.get(p).or_else(|| self.keys.get(p)) {
                 return *pos;
             }
             match p.rfind(['.', '[']) {
@@ -128,7 +129,12 @@ impl MarkedEventReceiver for Recorder {
             }
             Event::MappingStart(..) | Event::SequenceStart(..) => {
                 let p = self.next_path(&ev, pos).unwrap_or_default();
-                self.values.insert(p.clone(), pos);
+                // A collection under a key is best pointed at by its key
+                // (parsers mark a block mapping where its first key ends);
+                // sequence items and the root have no key.
+                if !self.keys.contains_key(&p) {
+                    self.values.insert(p.clone(), pos);
+                }
                 self.stack.push(match ev {
                     Event::MappingStart(..) => Frame::Map { path: p, key: None },
                     _ => Frame::Seq { path: p, next: 0 },
@@ -197,10 +203,10 @@ mod tests {
         let src = Source::new(Path::new("rb.yaml"), text.to_string());
         assert_eq!(src.pos("version"), Pos { line: 1, col: 10 });
         assert_eq!(src.pos("steps[0].id"), Pos { line: 3, col: 9 });
-        assert_eq!(src.pos("steps[0].subnet_ipv6.subnets[0].index"), Pos { line: 6, col: 30 });
+        assert_eq!(src.pos("steps[0].subnet_ipv6.subnets[0].index"), Pos { line: 6, col: 31 });
         assert_eq!(src.key_pos("steps[0].subnet_ipv6"), Some(Pos { line: 4, col: 5 }));
         // A missing field falls back to its nearest located ancestor.
-        assert_eq!(src.pos("steps[0].subnet_ipv6.dns64"), Pos { line: 5, col: 7 });
+        assert_eq!(src.pos("steps[0].subnet_ipv6.dns64"), Pos { line: 4, col: 5 });
     }
 
     #[test]

@@ -128,6 +128,22 @@ fn check_order(steps: &[RunbookStep], cx: &mut ValidateCx) {
         cx.error_at(dup.at, format!("step `{}` associates a second IPv6 block with the VPC", dup.id))
             .set_help(format!("step `{}` (line {}) already does; a VPC needs one", vpc.id, vpc.at.line));
     }
+    // An index must fit the block the runbook itself associates, when its
+    // size is known offline (an Amazon-provided block is always a /56).
+    if let StepSpec::VpcIpv6Cidr(vspec) = &vpc.spec
+        && let Some(prefix) = vspec.planned_prefix()
+    {
+        let slots = 1u64 << (64 - u32::from(prefix.min(64)));
+        for s in &steps[vpc_index + 1..] {
+            if let StepSpec::SubnetIpv6(spec) = &s.spec {
+                for (n, at) in spec.indexes() {
+                    if u64::from(n) >= slots {
+                        cx.error_at(at, format!("index {n} does not fit a /{prefix}: it holds /64s number 0 to {}", slots - 1));
+                    }
+                }
+            }
+        }
+    }
     for s in &steps[..vpc_index] {
         if let StepSpec::SubnetIpv6(spec) = &s.spec
             && spec.needs_vpc_block()

@@ -131,6 +131,14 @@ impl Spec {
         (cx.error_count() == errors_before).then_some(Spec { entries, flags, at: cx.at(path) })
     }
 
+    /// The `index` entries and where they are written.
+    pub fn indexes(&self) -> impl Iterator<Item = (u32, Pos)> + '_ {
+        self.entries.iter().filter_map(|e| match e.block {
+            Block::Index(n, at) => Some((n, at)),
+            _ => None,
+        })
+    }
+
     /// Whether the step carves blocks out of the VPC's block.
     pub fn needs_vpc_block(&self) -> bool {
         self.entries.iter().any(|e| matches!(e.block, Block::Index(..)))
@@ -415,6 +423,63 @@ impl Change {
                     .await?;
                 Ok(())
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::{Subnet, Vpc};
+    use crate::runbook::parse;
+    use crate::steps::StepSpec;
+
+    fn spec(yaml_steps: &str) -> Spec {
+        let text = format!("version: 1\nname: t\nvpc: v\nsteps:\n{yaml_steps}");
+        let rb = parse(std::path::Path::new("t.yaml"), text, String::new()).unwrap();
+        match rb.steps.into_iter().next().unwrap().spec {
+            StepSpec::SubnetIpv6(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn net(vpc_block: Option<&str>) -> Network {
+        let block = |c: &str| Ipv6Block { association_id: "a".into(), cidr: Some(c.parse().unwrap()), state: AssocState::Associated };
+        Network {
+            vpc: Vpc { id: "vpc-1".into(), ipv6_blocks: vpc_block.map(block).into_iter().collect(), ..Vpc::default() },
+            subnets: ["subnet-a", "subnet-b"]
+                .iter()
+                .map(|id| Subnet { id: id.to_string(), name: Some(id.replace("subnet-", "app-")), ..Subnet::default() })
+                .collect(),
+            ..Network::default()
+        }
+    }
+
+    #[test]
+    fn every_association_comes_before_any_flag() {
+        let s = spec("  - id: s\n    subnet_ipv6:\n      subnets: [{subnet: app-a, index: 1}, {subnet: subnet-b, index: 2}]\n      assign_ipv6_on_creation: true\n      dns64: true\n");
+        let changes = s.check(&net(Some("2406:da14:abc:de00::/56"))).unwrap();
+        let kinds: Vec<&str> = changes.iter().map(|c| c.describe().call).collect();
+        assert_eq!(kinds[..2], ["ec2:AssociateSubnetCidrBlock"; 2]);
+        assert!(kinds[2..].iter().all(|k| *k == "ec2:ModifySubnetAttribute"), "{kinds:?}");
+        assert_eq!(changes[0].describe().desired, "2406:da14:abc:de01::/64");
+        // Projected, the same check finds nothing left to do.
+        let mut n = net(Some("2406:da14:abc:de00::/56"));
+        for c in &changes {
+            c.project(&mut n);
+        }
+        assert!(s.check(&n).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_flag_on_a_subnet_without_a_block_is_refused_at_its_line() {
+        let s = spec("  - id: s\n    subnet_ipv6:\n      subnets: [{subnet: app-a}]\n      assign_ipv6_on_creation: true\n");
+        match s.check(&net(Some("2406:da14:abc:de00::/56"))) {
+            Err(StepError::Precondition { at: Some(at), message, .. }) => {
+                assert_eq!(at.line, 8);
+                assert!(message.contains("no IPv6 block"), "{message}");
+            }
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -235,6 +235,12 @@ async fn fingerprint(ec2: &Client, vpc_id: &str) -> Vec<String> {
     out
 }
 
+/// A fingerprint comparable across emulators: security-group IDs differ
+/// between topologies, their names carry the meaning.
+pub fn normalize(lines: Vec<String>) -> Vec<String> {
+    lines.into_iter().map(|l| if l.contains(" group sg-") { l.split(" group ").next().unwrap().to_string() } else { l }).collect()
+}
+
 /// A subnet block as `#n` inside the VPC block, or as written.
 fn relative(cidr: &str, vpc_block: Option<&str>) -> String {
     let parse = |c: &str| -> Option<(u128, u8)> {
