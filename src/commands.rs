@@ -228,6 +228,31 @@ fn confirm(yes: bool, question: &str) -> Result<()> {
     }
 }
 
+/// On the first SIGINT or SIGTERM, ask the engine to stop after the call in
+/// flight (the run is then paused, resumable); on a second, exit at once
+/// (the journal still allows `resume`).
+fn stop_on_signal(engine: &Engine<'_>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let stop = engine.stop.clone();
+    tokio::spawn(async move {
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            return;
+        };
+        for round in 0..2 {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            if round == 0 {
+                eprintln!("\ninterrupted: stopping after the call in flight (again to quit at once)");
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            } else {
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
 /// Exit code and closing message for a finished run.
 fn finish(report: Report, vpc_id: &str) -> i32 {
     match report.outcome {
@@ -250,7 +275,11 @@ fn finish(report: Report, vpc_id: &str) -> i32 {
             if let Some(f) = &report.failure {
                 eprintln!("error: step `{}` failed: {}", f.step, f.error);
             }
-            eprintln!("paused as asked (--on-failure pause); nothing was undone. Fix the cause, then `dualstack resume` or `dualstack rollback`.");
+            if report.failure.is_some() {
+                eprintln!("paused as asked (--on-failure pause); nothing was undone. Fix the cause, then `dualstack resume` or `dualstack rollback`.");
+            } else {
+                eprintln!("paused by a signal after the call in flight; nothing was undone. Continue with `dualstack resume` or undo with `dualstack rollback`.");
+            }
             exit::PAUSED
         }
         RunOutcome::RollbackIncomplete => {
@@ -285,6 +314,7 @@ async fn apply(g: &Global, path: &Path, yes: bool, on_failure: OnFailure) -> Res
         confirm(yes, &format!("Apply {} change(s) to {vpc_id}?", plan.change_count()))?;
     }
     let engine = Engine::new(s.ec2.as_ref(), s.events.as_ref(), journal, new_run_id(), vpc_id.clone());
+    stop_on_signal(&engine);
     let report = engine.run(&rb, "apply", &[], on_failure).await?;
     Ok(finish(report, &vpc_id))
 }
@@ -313,6 +343,7 @@ async fn resume(g: &Global, path: &Path, yes: bool, force: bool, on_failure: OnF
     let left: Vec<_> = rb.steps.iter().filter(|st| !run.done_steps.contains(&st.id)).map(|st| st.id.to_string()).collect();
     confirm(yes, &format!("Resume run {} on {} with step(s) {}?", run.run_id, run.vpc_id, left.join(", ")))?;
     let engine = Engine::new(s.ec2.as_ref(), s.events.as_ref(), journal, run.run_id.clone(), run.vpc_id.clone());
+    stop_on_signal(&engine);
     let report = engine.run(&rb, "resume", &run.done_steps, on_failure).await?;
     Ok(finish(report, &run.vpc_id))
 }

@@ -107,3 +107,26 @@ fn resume_refuses_a_changed_runbook_unless_forced() {
     assert_eq!(mode(&ws.state_dir().join("lock")), 0o600);
     assert_eq!(mode(&ws.state_dir().join("redash-dualstack.journal.jsonl")), 0o600);
 }
+
+#[test]
+fn ctrl_c_pauses_after_the_call_in_flight_and_resume_finishes() {
+    let emu = Emulator::start();
+    let vpc = emu.seed_incident()["vpc"].as_str().unwrap().to_string();
+    let ws = Workspace::new();
+    let rb = ws.example("incident.yaml");
+    emu.hold(5, "after");
+    let child = dualstack(&emu).args(["apply", "--yes"]).arg(&rb).stderr(Stdio::piped()).spawn().unwrap();
+    wait_until(60, "the fifth mutating call to be held", || emu.held());
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    emu.release();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("paused by a signal"), "{}", stderr(&out));
+    let status = run(dualstack(&emu).arg("status").arg(&rb));
+    assert!(stdout(&status).contains("paused"), "{}", stdout(&status));
+    let out = run(dualstack(&emu).args(["resume", "--yes"]).arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(emu.fingerprint(&vpc).iter().any(|l| l == "route public ::/0 -> igw"));
+}

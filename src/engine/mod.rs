@@ -14,6 +14,8 @@ pub mod journal;
 pub mod lock;
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::aws::wait::{Probe, Waiter};
@@ -71,6 +73,9 @@ pub struct Engine<'a> {
     pub waiter: Waiter,
     /// For read-back after a step (eventual consistency only).
     pub verify_waiter: Waiter,
+    /// Set (by a signal handler) to stop forward work after the call in
+    /// flight: the run is then paused, never left mid-call.
+    pub stop: Arc<AtomicBool>,
     applied: usize,
     undone: usize,
 }
@@ -92,6 +97,7 @@ impl<'a> Engine<'a> {
             vpc_id,
             waiter: Waiter::default(),
             verify_waiter: Waiter { deadline: Duration::from_secs(60), ..Waiter::default() },
+            stop: Arc::new(AtomicBool::new(false)),
             applied: 0,
             undone: 0,
         }
@@ -155,6 +161,14 @@ impl<'a> Engine<'a> {
                 let error = match error {
                     StepFailure::Step(e) => e,
                     StepFailure::Engine(e) => return Err(e),
+                    StepFailure::Stopped => {
+                        self.events.emit(Event::Warning {
+                            message: format!("interrupted during step {}: stopped after the call in flight", step.id),
+                        });
+                        self.record(Record::Ended { outcome: RunOutcome::Paused })?;
+                        self.events.emit(Event::RunFinished { outcome: RunOutcome::Paused });
+                        return Ok(self.report(RunOutcome::Paused, None, None));
+                    }
                 };
                 self.record(Record::StepFailed { step: step.id.clone(), error: error.to_string() })?;
                 self.events.emit(Event::StepFailed { step: step.id.to_string(), error: error.to_string() });
@@ -191,6 +205,9 @@ impl<'a> Engine<'a> {
     }
 
     async fn run_step(&mut self, step: &RunbookStep) -> Result<(), StepFailure> {
+        if self.stop.load(Ordering::SeqCst) {
+            return Err(StepFailure::Stopped);
+        }
         let kind = step.spec.step().kind();
         self.record(Record::StepStarted { step: step.id.clone(), kind: kind.to_string() })?;
         self.events.emit(Event::StepStarted { step: step.id.to_string(), kind: kind.to_string() });
@@ -198,6 +215,9 @@ impl<'a> Engine<'a> {
         let mut pending: VecDeque<Change> = step.spec.step().check(&net)?.into();
         let mut count = 0;
         while let Some(change) = pending.pop_front() {
+            if self.stop.load(Ordering::SeqCst) {
+                return Err(StepFailure::Stopped);
+            }
             self.apply_change(&step.id, &change).await?;
             count += 1;
             if change.creates_dependency() {
@@ -341,11 +361,12 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// A step either fails (handled: rollback or pause) or the engine cannot go
-/// on (journal unwritable).
+/// A step either fails (handled: rollback or pause), is stopped by a signal
+/// (pause), or the engine cannot go on (journal unwritable).
 enum StepFailure {
     Step(StepError),
     Engine(EngineError),
+    Stopped,
 }
 
 impl From<StepError> for StepFailure {
