@@ -15,7 +15,7 @@ Usage::
 
     python tests/emulator/launcher.py [--host 127.0.0.1] [--port 0]
                                       [--pristine] [--associating-reads N]
-                                      [--verbose]
+                                      [--initial-health-reads N] [--verbose]
 
 ``--port 0`` picks a free port. Once the socket accepts connections, exactly one
 line is printed to stdout (and flushed)::
@@ -118,6 +118,83 @@ i. DryRun: an EC2 call with DryRun=true is answered ``DryRunOperation`` (HTTP
    (reads, security group rules) but applies CreateRoute, ReplaceRoute,
    DeleteRoute, CreateEgressOnlyInternetGateway, CreateVpc, ... as if it were
    not set -- a rehearsal would silently change the emulated account.
+j. IPv6 addresses of network interfaces and instances.
+   - A network interface created in a subnet with AssignIpv6AddressOnCreation
+     = true (the primary ENI of RunInstances, or CreateNetworkInterface) gets
+     one IPv6 address from the subnet's *associated* /64, as on AWS; moto gives
+     none. Addresses are random in the /64, never one of the first four or the
+     last (AWS reserves them), never one already used in the subnet. They
+     render in DescribeInstances ``NetworkInterfaces[].Ipv6Addresses`` and
+     DescribeNetworkInterfaces ``Ipv6Addresses``.
+   - Ipv6AddressCount / Ipv6Addresses (RunInstances, CreateNetworkInterface,
+     AssignIpv6Addresses) on a subnet without an associated IPv6 block is
+     rejected with ``InvalidParameterValue`` (moto: an HTML 500 for
+     AssignIpv6Addresses, a block in any state for the others). The code is
+     our best understanding of AWS, not confirmed against a live account.
+   - An explicit address must lie in the subnet's associated block, else
+     ``InvalidParameterValue`` (moto accepts any address).
+   - AssignIpv6Addresses answers ``AssignedIpv6Addresses`` = the addresses
+     this call assigned (moto: all addresses of the interface).
+   - Checked and already AWS-like in moto (no correction): UnassignIpv6Addresses;
+     DescribeInstanceTypes ``NetworkInfo.Ipv6Supported`` (false for m1, m2, m3,
+     c1 and t1 types, true for current generations).
+k. ELBv2 target groups and forward actions.
+   - RegisterTargets into an ``ip`` target group checks the address family:
+     an IPv4 address into an ``ipv6`` group, an IPv6 address into an ``ipv4``
+     group (or anything that is not an IP address) is rejected with
+     ``ValidationError`` and nothing is registered; moto registers anything.
+   - Targets are keyed by (Id, Port) as on AWS: the same IP or instance can be
+     registered on several ports (moto keeps only the last port). A target
+     registered without Port uses the group's port; DeregisterTargets without
+     Port deregisters that one (``InvalidTarget`` if it is not registered).
+   - CreateTargetGroup with an existing name answers the existing group when
+     the settings are the same (AWS: "This operation is idempotent") and
+     ``DuplicateTargetGroupName`` when they differ; moto always answers
+     DuplicateTargetGroupName. IpAddressType must be ipv4 or ipv6
+     (``ValidationError``); moto takes any string.
+   - A forward action (CreateListener, ModifyListener, CreateRule, ModifyRule;
+     TargetGroupArn or any ForwardConfig group, weight 0 included) to an
+     ``ipv6`` target group on a load balancer whose IpAddressType is ``ipv4``
+     is rejected with ``ValidationError``, and so is SetIpAddressType ``ipv4``
+     on a load balancer that forwards to an ipv6 group ("IPv6 target groups
+     can only be associated with dualstack load balancers"). The code is our
+     best understanding of AWS's ELBv2 API reference (it lists
+     ValidationError for invalid requests); the exact messages are ours.
+     moto accepts both.
+   - ModifyListener checks that the target groups of its DefaultActions exist
+     (``TargetGroupNotFound``, as CreateListener does); moto stores anything.
+     DefaultActions replaces the whole list (as on AWS; moto already does).
+   - Forward actions render as AWS renders them: a single target group (given
+     as TargetGroupArn or as a one-group ForwardConfig) renders both
+     ``TargetGroupArn`` and ``ForwardConfig`` (``TargetGroups`` with
+     ``Weight`` 1 unless given, ``TargetGroupStickinessConfig``
+     ``{Enabled: false}`` unless given); several groups render
+     ``ForwardConfig`` only, weights as given (0 included). moto renders a
+     TargetGroupArn-only action without ForwardConfig.
+   - DescribeTargetGroups ``LoadBalancerArns`` (and the LoadBalancerArn
+     filter) follow the current listeners and rules: each load balancer once,
+     updated by ModifyListener/ModifyRule/Delete*; moto appends one per
+     CreateListener/CreateRule (duplicates) and never updates it.
+   - Rule ARNs end in 16 hex digits like AWS's (moto: a Python object id).
+   - Checked and already AWS-like in moto (no correction): CreateTargetGroup
+     IpAddressType ipv6 rendered by DescribeTargetGroups; names longer than 32
+     characters (``ValidationError``); DeleteTargetGroup of a group used by a
+     listener or rule (``ResourceInUse``); CreateTargetGroup Tags, AddTags,
+     RemoveTags and DescribeTags on target groups; several weighted groups in
+     ForwardConfig (weights, 0 included, and TargetGroupArn absent).
+l. Target health. DescribeTargetHealth reports a newly registered target as
+   ``initial`` (Reason ``Elb.RegistrationInProgress``) in the first N reads
+   that include it (N = ``--initial-health-reads``, default 1, settable at run
+   time through ``/_emulator/config``), then ``healthy``. A deregistered target
+   (or a terminated instance) reports ``draining`` (``Target.DeregistrationInProgress``)
+   in the next read that includes it and then disappears; asked for by Id it
+   then reports ``unused`` / ``Target.NotRegistered``. A registered instance
+   that is stopped reports ``unused`` / ``Target.InvalidState``.
+   ``HealthCheckPort`` renders the port checked (the target's port for
+   ``traffic-port``), as AWS does. Tests may force any state with
+   ``POST /_emulator/target-health`` (below). moto: every registered target is
+   always healthy, a deregistered one vanishes at once, HealthCheckPort is
+   ``traffic-port``.
 
 Control API (JSON; paths under ``/_emulator/``; handled by a WSGI middleware
 before moto sees the request; available in pristine mode too)
@@ -162,12 +239,39 @@ with Describe, Get or List.
     Releases the held request (it is answered 500 InternalError; its client
     is normally dead by then) and disarms.
 ``GET/POST /_emulator/config``
-    ``{"associating_reads": N}`` reads/changes N at run time (also reports
-    ``"pristine"``).
+    ``{"associating_reads": N, "initial_health_reads": M}`` reads/changes N
+    (correction b) and M (correction l) at run time; either key may be given
+    alone (also reports ``"pristine"``).
+``POST /_emulator/target-health``
+    Body ``{"target_group": "<name or ARN>", "target": "<instance id or IP>",
+    "port": 8080, "state": "unhealthy", "reason": "Target.Timeout",
+    "description": "Request timed out"}``; ``port``, ``reason`` and
+    ``description`` are optional. From then on (until reset, clear, or
+    another override for the same target_group/target/port) DescribeTargetHealth
+    reports that state for that target (on that port only if ``port`` is
+    given) instead of the natural one (correction l); registration still
+    decides which targets are listed. ``"target": "*"`` applies to every
+    *registered* target of the group, including ones registered later (not
+    to draining or unregistered ones). A specific target beats ``*``, a
+    given port beats no port, the later override beats the earlier one.
+    ``state`` is one of healthy, unhealthy, unused, draining, initial,
+    unavailable. Without ``reason`` the state's usual AWS reason and
+    description are used (initial: Elb.RegistrationInProgress, unhealthy:
+    Target.FailedHealthChecks, unused: Target.NotInUse, draining:
+    Target.DeregistrationInProgress, unavailable: Target.HealthCheckDisabled,
+    healthy: none); with ``reason`` only the given description is used.
+    The target group is matched by name or ARN at read time, so it need not
+    exist yet. Answer: ``{"overrides": <number set>, "target_groups": [ARNs
+    of existing groups it designates]}``. 409 in ``--pristine`` mode.
+``GET  /_emulator/target-health``  -> ``{"overrides": [...]}`` (in the order set)
+``POST /_emulator/target-health/clear``
+    Removes every override.
 ``POST /_emulator/reset``
     Resets every moto backend (moto's own reset) and the emulator's state:
-    call log, faults, hold (a held request is released), associating reads
-    back to the command-line value.
+    call log, faults, hold (a held request is released), target health
+    overrides, associating reads and initial health reads back to the
+    command-line values (read counters live on moto's resources and go with
+    them).
 """
 
 from __future__ import annotations
@@ -221,16 +325,22 @@ class Hold:
 
 
 class EmulatorState:
-    def __init__(self, associating_reads: int, pristine: bool) -> None:
-        # Guards the call log, faults, hold and association read counters (moto
-        # serves requests on many threads). Re-entrant for nested helpers.
+    def __init__(self, associating_reads: int, pristine: bool, initial_health_reads: int = 1) -> None:
+        # Guards the call log, faults, hold, association and target health read
+        # counters and health overrides (moto serves requests on many threads).
+        # Re-entrant for nested helpers.
         self.lock = threading.RLock()
         self.pristine = pristine
         self.default_associating_reads = associating_reads
         self.associating_reads = associating_reads
+        self.default_initial_health_reads = initial_health_reads
+        self.initial_health_reads = initial_health_reads
         self.calls: list[dict[str, Any]] = []
         self.faults: list[dict[str, Any]] = []
         self.hold: Hold | None = None
+        # (target group name or ARN, target id or "*", port or None) -> override
+        self.health_overrides: dict[tuple[str, str, int | None], dict[str, Any]] = {}
+        self.override_seq = 0
 
     def release_hold(self) -> None:
         with self.lock:
@@ -245,6 +355,8 @@ class EmulatorState:
             self.calls.clear()
             self.faults.clear()
             self.associating_reads = self.default_associating_reads
+            self.initial_health_reads = self.default_initial_health_reads
+            self.health_overrides.clear()
 
 
 STATE = EmulatorState(associating_reads=1, pristine=False)
@@ -840,6 +952,563 @@ def apply_corrections() -> None:
 
     EC2Response.call_action = call_action
 
+    # ---- j, k, l ------------------------------------------------------------
+    correct_ipv6_addresses()
+    correct_target_groups()
+
+
+# ---------------------------------------------------------------------------
+# j. IPv6 addresses of network interfaces and instances
+# ---------------------------------------------------------------------------
+
+
+def associated_ipv6_blocks(subnet: Any) -> list[ipaddress.IPv6Network]:
+    """The subnet's IPv6 blocks that are *associated* (not associating/disassociating)."""
+    return [
+        ipaddress.IPv6Network(a["ipv6CidrBlock"], strict=False)
+        for a in subnet.ipv6_cidr_block_associations.values()
+        if a["ipv6CidrBlockState"]["State"] == "associated"
+    ]
+
+
+def correct_ipv6_addresses() -> None:
+    import random
+
+    from moto.core.responses import ActionResult
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterfaceBackend
+    from moto.ec2.responses.elastic_network_interfaces import ElasticNetworkInterfaces
+
+    def no_block(subnet: Any) -> EC2ClientError:
+        # Code as we understand AWS (not confirmed against a live account).
+        return EC2ClientError(
+            "InvalidParameterValue",
+            f"The subnet {subnet.id} does not have an IPv6 CIDR block associated with it; "
+            "IPv6 addresses cannot be assigned to its network interfaces.",
+        )
+
+    def used_addresses(backend: Any, subnet: Any) -> set[str]:
+        return {
+            str(ipaddress.ip_address(str(address)))
+            for eni in backend.get_all_network_interfaces()
+            if eni.subnet is not None and eni.subnet.id == subnet.id
+            for address in eni.ipv6_addresses or []
+        }
+
+    def checked(subnet: Any, address: Any, blocks: list[ipaddress.IPv6Network]) -> str:
+        try:
+            parsed = ipaddress.IPv6Address(str(address))
+        except ValueError:
+            raise EC2ClientError(
+                "InvalidParameterValue", f"Value ({address}) for parameter ipv6Addresses is invalid."
+            )
+        if not any(parsed in block for block in blocks):
+            raise EC2ClientError(
+                "InvalidParameterValue",
+                f"Address {address} does not fall within the IPv6 address range of subnet {subnet.id}",
+            )
+        return str(parsed)
+
+    def pick(block: ipaddress.IPv6Network, taken: set[str]) -> str:
+        # AWS reserves the first four and the last address of each subnet block.
+        while True:
+            candidate = str(block.network_address + random.randint(4, block.num_addresses - 2))
+            if candidate not in taken:
+                return candidate
+
+    def allocate(backend: Any, subnet: Any, explicit: list[Any], count: int, required: bool) -> list[str]:
+        if not explicit and not count:
+            return []
+        blocks = associated_ipv6_blocks(subnet)
+        if not blocks:
+            if required:
+                raise no_block(subnet)
+            return []
+        chosen = [checked(subnet, address, blocks) for address in explicit]
+        taken = used_addresses(backend, subnet) | set(chosen)
+        for _ in range(count):
+            address = pick(blocks[0], taken)
+            chosen.append(address)
+            taken.add(address)
+        return chosen
+
+    original_create_eni = NetworkInterfaceBackend.create_network_interface
+
+    def create_network_interface(
+        self: Any,
+        subnet: Any,
+        private_ip_address: Any,
+        private_ip_addresses: Any = None,
+        group_ids: Any = None,
+        description: Any = None,
+        tags: Any = None,
+        delete_on_termination: Any = False,
+        **kwargs: Any,
+    ) -> Any:
+        subnet_obj = self.get_subnet(subnet) if isinstance(subnet, str) else subnet
+        explicit = list(kwargs.get("ipv6_addresses") or [])
+        count = int(kwargs.get("ipv6_address_count") or 0)
+        required = bool(explicit or count)
+        if not required and subnet_obj.assign_ipv6_address_on_creation:
+            count = 1  # AWS: a new ENI in such a subnet gets one address of its /64
+        with STATE.lock:
+            kwargs["ipv6_addresses"] = allocate(self, subnet_obj, explicit, count, required)
+            kwargs["ipv6_address_count"] = 0  # moto would pick from any (even disassociating) block
+            return original_create_eni(
+                self,
+                subnet,
+                private_ip_address,
+                private_ip_addresses,
+                group_ids,
+                description,
+                tags,
+                delete_on_termination,
+                **kwargs,
+            )
+
+    NetworkInterfaceBackend.create_network_interface = create_network_interface
+
+    def assign_ipv6_addresses_backend(
+        self: Any, eni_id: str, ipv6_addresses: list[str] | None = None, ipv6_count: int | None = None
+    ) -> Any:
+        eni = self.get_network_interface(eni_id)
+        with STATE.lock:
+            new = allocate(self, eni.subnet, list(ipv6_addresses or []), int(ipv6_count or 0), True)
+            eni.ipv6_addresses.extend(a for a in new if a not in eni.ipv6_addresses)
+        return eni
+
+    NetworkInterfaceBackend.assign_ipv6_addresses = assign_ipv6_addresses_backend
+
+    def assign_ipv6_addresses_response(self: Any) -> Any:
+        eni_id = self._get_param("NetworkInterfaceId")
+        count = self._get_int_param("Ipv6AddressCount", 0)
+        addresses = self._get_param("Ipv6Addresses", [])
+        before = set(self.ec2_backend.get_network_interface(eni_id).ipv6_addresses)
+        eni = self.ec2_backend.assign_ipv6_addresses(eni_id, addresses, count)
+        # AWS answers the addresses this call assigned; moto lists all of them.
+        return ActionResult(
+            {
+                "AssignedIpv6Addresses": [a for a in eni.ipv6_addresses if a not in before],
+                "NetworkInterfaceId": eni.id,
+            }
+        )
+
+    ElasticNetworkInterfaces.assign_ipv6_addresses = assign_ipv6_addresses_response
+
+
+# ---------------------------------------------------------------------------
+# k/l. ELBv2 target groups, forward actions and target health
+# ---------------------------------------------------------------------------
+
+TARGET_HEALTH_STATES = ("healthy", "unhealthy", "unused", "draining", "initial", "unavailable")
+
+# Reason and description AWS gives with each state (defaults for overrides).
+TARGET_HEALTH_REASONS: dict[str, tuple[str | None, str | None]] = {
+    "healthy": (None, None),
+    "initial": ("Elb.RegistrationInProgress", "Target registration is in progress"),
+    "unhealthy": ("Target.FailedHealthChecks", "Health checks failed"),
+    "unused": ("Target.NotInUse", "Target group is not configured to receive traffic from the load balancer"),
+    "draining": ("Target.DeregistrationInProgress", "Target deregistration is in progress"),
+    "unavailable": ("Target.HealthCheckDisabled", "Health checks are disabled"),
+}
+
+
+def forward_target_group_arns(action: dict[str, Any]) -> list[str]:
+    """Target groups a listener/rule action (its request or stored form) forwards to."""
+    if action.get("Type") != "forward":
+        return []
+    arns: list[str] = []
+    if action.get("TargetGroupArn"):
+        arns.append(action["TargetGroupArn"])
+    for group in (action.get("ForwardConfig") or {}).get("TargetGroups") or []:
+        arn = group.get("TargetGroupArn")
+        if arn and arn not in arns:
+            arns.append(arn)
+    return arns
+
+
+def correct_target_groups() -> None:
+    from moto.elbv2.exceptions import (
+        DuplicateTargetGroupName,
+        InvalidTargetError,
+        TargetGroupNotFoundError,
+        TargetNotRunning,
+        ValidationError,
+    )
+    from moto.elbv2.models import ELBv2Backend, FakeAction, FakeRule, FakeTargetGroup, elbv2_backends
+    from moto.moto_api._internal import mock_random
+
+    def lb_target_group_arns(balancer: Any) -> set[str]:
+        arns: set[str] = set()
+        for listener in balancer.listeners.values():
+            for rule in listener.rules.values():
+                for action in rule.actions:
+                    arns.update(forward_target_group_arns(action.data))
+        return arns
+
+    # ---- k: LoadBalancerArns follow the listeners and rules -----------------
+    # moto appends an ARN per CreateListener/CreateRule (duplicates), never
+    # for ModifyListener/ModifyRule, and never removes one.
+
+    def load_balancer_arns(self: Any) -> list[str]:
+        backend = elbv2_backends[self.account_id][self.region_name]
+        return [lb.arn for lb in list(backend.load_balancers.values()) if self.arn in lb_target_group_arns(lb)]
+
+    FakeTargetGroup.load_balancer_arns = property(load_balancer_arns, lambda self, value: None)
+
+    # ---- k: rule ARNs end in 16 hex digits (moto: a Python object id) --------
+
+    original_rule_init = FakeRule.__init__
+
+    def rule_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_rule_init(self, *args, **kwargs)
+        self.arn = self.listener_arn.replace(":listener/", ":listener-rule/") + "/" + mock_random.get_random_hex(16)
+
+    FakeRule.__init__ = rule_init
+
+    # ---- k: forward actions render TargetGroupArn and ForwardConfig as AWS -----
+
+    original_action_init = FakeAction.__init__
+
+    def action_init(self: Any, data: dict[str, Any]) -> None:
+        if data.get("Type") == "forward":
+            config = data.get("ForwardConfig") or {}
+            groups = config.get("TargetGroups") or []
+            if data.get("TargetGroupArn") and not groups:
+                data["ForwardConfig"] = {
+                    **config,
+                    "TargetGroups": [{"TargetGroupArn": data["TargetGroupArn"], "Weight": 1}],
+                }
+            elif len(groups) == 1 and not data.get("TargetGroupArn"):
+                data["TargetGroupArn"] = groups[0].get("TargetGroupArn")
+        original_action_init(self, data)
+
+    FakeAction.__init__ = action_init
+
+    # ---- k: an ipv6 target group needs a dualstack load balancer -------------
+
+    def check_forward_compat(backend: Any, balancer: Any, actions: list[dict[str, Any]]) -> None:
+        if balancer is None or balancer.ip_address_type != "ipv4":
+            return
+        for action in actions:
+            for arn in forward_target_group_arns(action):
+                group = backend.target_groups.get(arn)
+                if group is not None and group.ip_address_type == "ipv6":
+                    raise ValidationError(
+                        f"Target group '{arn}' has IP address type 'ipv6' and cannot be used with "
+                        f"load balancer '{balancer.arn}' of IP address type 'ipv4'; "
+                        "IPv6 target groups need a dualstack load balancer"
+                    )
+
+    original_create_listener = ELBv2Backend.create_listener
+
+    def create_listener(
+        self: Any,
+        load_balancer_arn: str,
+        protocol: str,
+        port: str,
+        ssl_policy: str,
+        certificate: str | None,
+        actions: list[dict[str, Any]],
+        alpn_policy: list[str] | None = None,
+        tags: list[dict[str, str]] | None = None,
+    ) -> Any:
+        check_forward_compat(self, self.load_balancers.get(load_balancer_arn), actions or [])
+        return original_create_listener(
+            self, load_balancer_arn, protocol, port, ssl_policy, certificate, actions, alpn_policy, tags
+        )
+
+    ELBv2Backend.create_listener = create_listener
+
+    original_modify_listener = ELBv2Backend.modify_listener
+
+    def modify_listener(
+        self: Any,
+        arn: str,
+        port: str | None = None,
+        protocol: str | None = None,
+        ssl_policy: str | None = None,
+        certificates: list[dict[str, Any]] | None = None,
+        actions: list[dict[str, Any]] | None = None,
+    ) -> Any:
+        if actions:
+            listener = self.describe_listeners(None, [arn])[0]
+            # moto stores the new actions without checking the target groups exist.
+            self._validate_actions([FakeAction(copy.deepcopy(a)) for a in actions])
+            check_forward_compat(self, self.load_balancers.get(listener.load_balancer_arn), actions)
+        return original_modify_listener(self, arn, port, protocol, ssl_policy, certificates, actions)
+
+    ELBv2Backend.modify_listener = modify_listener
+
+    original_create_rule = ELBv2Backend.create_rule
+
+    def create_rule(
+        self: Any,
+        listener_arn: str,
+        conditions: list[dict[str, Any]],
+        priority: int,
+        actions: list[dict[str, Any]],
+        tags: list[dict[str, str]] | None = None,
+    ) -> Any:
+        listeners = self.describe_listeners(None, [listener_arn])
+        if listeners:
+            check_forward_compat(self, self.load_balancers.get(listeners[0].load_balancer_arn), actions or [])
+        return original_create_rule(self, listener_arn, conditions, priority, actions, tags)
+
+    ELBv2Backend.create_rule = create_rule
+
+    original_modify_rule = ELBv2Backend.modify_rule
+
+    def modify_rule(
+        self: Any, rule_arn: str, conditions: list[dict[str, Any]], actions: list[dict[str, Any]]
+    ) -> Any:
+        if actions:
+            rules = self.describe_rules(listener_arn=None, rule_arns=[rule_arn])
+            listeners = self.describe_listeners(None, [rules[0].listener_arn]) if rules else []
+            if listeners:
+                check_forward_compat(self, self.load_balancers.get(listeners[0].load_balancer_arn), actions)
+        return original_modify_rule(self, rule_arn, conditions, actions)
+
+    ELBv2Backend.modify_rule = modify_rule
+
+    corrected_set_ip_address_type = ELBv2Backend.set_ip_address_type
+
+    def set_ip_address_type(self: Any, arn: str, ip_type: str) -> None:
+        balancer = self.load_balancers.get(arn)
+        if balancer is not None and ip_type == "ipv4":
+            for tg_arn in sorted(lb_target_group_arns(balancer)):
+                group = self.target_groups.get(tg_arn)
+                if group is not None and group.ip_address_type == "ipv6":
+                    raise ValidationError(
+                        f"The load balancer '{arn}' forwards to IPv6 target group '{tg_arn}'; "
+                        "its IP address type cannot be set to 'ipv4'"
+                    )
+        return corrected_set_ip_address_type(self, arn, ip_type)
+
+    ELBv2Backend.set_ip_address_type = set_ip_address_type
+
+    # ---- k: CreateTargetGroup is idempotent; IpAddressType is ipv4|ipv6 --------
+
+    def settings(group: Any) -> tuple[Any, ...]:
+        return (
+            group.protocol,
+            group.protocol_version,
+            str(group.port),
+            group.vpc_id,
+            group.target_type,
+            group.ip_address_type,
+            group.health_check_protocol,
+            str(group.health_check_port),
+            group.health_check_path,
+            group.health_check_enabled,
+            str(group.health_check_interval_seconds),
+            str(group.health_check_timeout_seconds),
+            str(group.healthy_threshold_count),
+            str(group.unhealthy_threshold_count),
+            json.dumps(getattr(group, "matcher", None), sort_keys=True),
+        )
+
+    original_create_target_group = ELBv2Backend.create_target_group
+
+    def create_target_group(self: Any, name: str, **kwargs: Any) -> Any:
+        ip_type = kwargs.get("ip_address_type")
+        if ip_type is not None and ip_type not in ("ipv4", "ipv6"):
+            raise ValidationError(
+                f"1 validation error detected: Value '{ip_type}' at 'ipAddressType' failed to "
+                "satisfy constraint: Member must satisfy enum value set: [ipv4, ipv6]"
+            )
+        with STATE.lock:
+            existing = next((g for g in self.target_groups.values() if g.name == name), None)
+            if existing is None:
+                return original_create_target_group(self, name, **kwargs)
+            # Build the group the request describes (moto's validation and
+            # defaults), without keeping it, and compare it with the existing one.
+            saved = list(self.target_groups.items())
+            del self.target_groups[existing.arn]
+            try:
+                candidate = original_create_target_group(self, name, **dict(kwargs, tags=None))
+            finally:
+                self.target_groups.clear()
+                self.target_groups.update(saved)
+            if settings(candidate) != settings(existing):
+                raise DuplicateTargetGroupName()
+            return existing  # AWS: same name and settings answers the existing group
+
+    ELBv2Backend.create_target_group = create_target_group
+
+    # ---- k/l: registrations keyed by (Id, Port), family checked, health tracked
+    # Each target group gets `_ds_targets`: (Id, Port) -> record with "state"
+    # ("registered" or "draining") and "reads_left" (describes still showing
+    # initial, or draining).
+
+    def records(group: Any) -> dict[tuple[str, Any], dict[str, Any]]:
+        store = group.__dict__.get("_ds_targets")
+        if store is None:
+            store = group.__dict__["_ds_targets"] = {}
+        return store
+
+    def port_of(group: Any, target: dict[str, Any]) -> int | None:
+        port = target.get("Port")
+        if port is None:
+            port = group.port
+        return int(port) if port is not None else None
+
+    def check_family(group: Any, targets: list[dict[str, Any]]) -> None:
+        if group.target_type != "ip":
+            return
+        version = 6 if group.ip_address_type == "ipv6" else 4
+        bad = []
+        for target in targets:
+            try:
+                if ipaddress.ip_address(str(target["Id"])).version != version:
+                    bad.append(str(target["Id"]))
+            except ValueError:
+                bad.append(str(target["Id"]))
+        if bad:
+            raise ValidationError(
+                f"The following targets are not valid IPv{version} addresses for target group "
+                f"'{group.name}', whose IP address type is '{group.ip_address_type}': {', '.join(bad)}"
+            )
+
+    def register(self: Any, targets: list[dict[str, Any]]) -> None:
+        check_family(self, targets)
+        for target in targets:
+            if str(target["Id"]).startswith("i-"):
+                instance = self.ec2_backend.get_instance_by_id(target["Id"])
+                if instance is not None and instance.state != "running":
+                    raise TargetNotRunning(instance_id=target["Id"])
+        store = records(self)
+        with STATE.lock:
+            for target in targets:
+                key = (str(target["Id"]), port_of(self, target))
+                record = store.get(key)
+                if record is not None and record["state"] == "registered":
+                    continue  # registering a registered target changes nothing
+                store.pop(key, None)
+                store[key] = {
+                    "Id": key[0],
+                    "Port": key[1],
+                    "AvailabilityZone": target.get("AvailabilityZone"),
+                    "state": "registered",
+                    "reads_left": max(0, int(STATE.initial_health_reads)),
+                }
+
+    FakeTargetGroup.register = register
+
+    def deregister(self: Any, targets: list[dict[str, Any]]) -> None:
+        store = records(self)
+        with STATE.lock:
+            keys = []
+            for target in targets:
+                key = (str(target["Id"]), port_of(self, target))
+                record = store.get(key)
+                if record is None or record["state"] != "registered":
+                    raise InvalidTargetError()
+                keys.append(key)
+            for key in keys:
+                store[key].update(state="draining", reads_left=1)
+
+    FakeTargetGroup.deregister = deregister
+
+    def deregister_terminated_instances(self: Any, instance_ids: list[str]) -> None:
+        with STATE.lock:
+            for record in records(self).values():
+                if record["Id"] in instance_ids and record["state"] == "registered":
+                    record.update(state="draining", reads_left=1)
+
+    FakeTargetGroup.deregister_terminated_instances = deregister_terminated_instances
+
+    def find_override(group: Any, record: dict[str, Any]) -> dict[str, Any] | None:
+        overrides = STATE.health_overrides
+        levels = [(record["Id"], record["Port"]), (record["Id"], None)]
+        if record["state"] == "registered":  # "*": every registered target of the group
+            levels += [("*", record["Port"]), ("*", None)]
+        for target, port in levels:
+            found = [
+                overrides[key]
+                for key in ((group.arn, target, port), (group.name, target, port))
+                if key in overrides
+            ]
+            if found:
+                return max(found, key=lambda o: o["seq"])
+        return None
+
+    def describe(group: Any, record: dict[str, Any]) -> dict[str, Any]:
+        state, reason, description = "healthy", None, None
+        if record["state"] == "unregistered":
+            state, reason, description = "unused", "Target.NotRegistered", "Target is not registered to the target group"
+        elif record["state"] == "draining":
+            state = "draining"
+            reason, description = TARGET_HEALTH_REASONS[state]
+        else:
+            instance = None
+            if record["Id"].startswith("i-"):
+                instance = group.ec2_backend.get_instance_by_id(record["Id"])
+            if instance is not None and instance.state == "stopped":
+                state, reason, description = "unused", "Target.InvalidState", "Target is in the stopped state"
+            elif record["reads_left"] > 0:
+                state = "initial"
+                reason, description = TARGET_HEALTH_REASONS[state]
+        override = find_override(group, record)
+        if override is not None:
+            state, reason, description = override["state"], override["reason"], override["description"]
+
+        target: dict[str, Any] = {"Id": record["Id"]}
+        if record["Port"] is not None:
+            target["Port"] = record["Port"]
+        if record.get("AvailabilityZone"):
+            target["AvailabilityZone"] = record["AvailabilityZone"]
+        health: dict[str, Any] = {"State": state}
+        if reason:
+            health["Reason"] = reason
+        if description:
+            health["Description"] = description
+        answer: dict[str, Any] = {"Target": target, "TargetHealth": health}
+        health_port = group.health_check_port
+        if health_port in (None, "traffic-port"):
+            health_port = record["Port"]  # AWS renders the port it checks, e.g. "80"
+        if health_port is not None:
+            answer["HealthCheckPort"] = str(health_port)
+        return answer
+
+    def tick(store: dict[tuple[str, Any], dict[str, Any]], record: dict[str, Any]) -> None:
+        if record["state"] == "unregistered":
+            return
+        if record["reads_left"] > 0:
+            record["reads_left"] -= 1
+        if record["state"] == "draining" and record["reads_left"] <= 0:
+            store.pop((record["Id"], record["Port"]), None)
+
+    def describe_target_health(self: Any, target_group_arn: str, targets: list[dict[str, Any]]) -> list[Any]:
+        group = self.target_groups.get(target_group_arn)
+        if group is None:
+            raise TargetGroupNotFoundError()
+        store = records(group)
+        with STATE.lock:
+            picked: list[dict[str, Any]] = []
+            if targets:
+                for target in targets:
+                    target_id = str(target["Id"])
+                    if target.get("Port") is not None:
+                        key = (target_id, int(target["Port"]))
+                        found = [store[key]] if key in store else []
+                    else:
+                        found = [r for r in store.values() if r["Id"] == target_id]
+                    picked += found or [
+                        {"Id": target_id, "Port": port_of(group, target), "state": "unregistered"}
+                    ]
+            else:
+                picked = list(store.values())
+            answer = [describe(group, record) for record in picked]
+            seen: set[int] = set()
+            for record in picked:
+                if id(record) not in seen:
+                    seen.add(id(record))
+                    tick(store, record)
+        return answer
+
+    ELBv2Backend.describe_target_health = describe_target_health
+
 
 # ---------------------------------------------------------------------------
 # AWS-style error bodies (for injected faults and released holds)
@@ -1077,6 +1746,9 @@ class ControlMiddleware:
             ("POST", "/_emulator/release"): self._release,
             ("GET", "/_emulator/config"): self._config,
             ("POST", "/_emulator/config"): lambda: self._set_config(payload),
+            ("GET", "/_emulator/target-health"): self._health_overrides,
+            ("POST", "/_emulator/target-health"): lambda: self._set_health_override(payload),
+            ("POST", "/_emulator/target-health/clear"): self._clear_health_overrides,
             ("POST", "/_emulator/reset"): self._reset,
         }
         handler = routes.get((method, path))
@@ -1084,6 +1756,8 @@ class ControlMiddleware:
             if any(p == path for _, p in routes):
                 return 405, {"error": f"method {method} not allowed on {path}"}
             return 404, {"error": f"unknown control endpoint {path}"}
+        if path.startswith("/_emulator/target-health") and self.state.pristine:
+            return 409, {"error": "target health overrides need the corrected emulator (not --pristine)"}
         return 200, handler()
 
     def _calls(self) -> list[dict[str, Any]]:
@@ -1152,15 +1826,83 @@ class ControlMiddleware:
         return {"released": was_held}
 
     def _config(self) -> dict[str, Any]:
-        return {"pristine": self.state.pristine, "associating_reads": self.state.associating_reads}
+        return {
+            "pristine": self.state.pristine,
+            "associating_reads": self.state.associating_reads,
+            "initial_health_reads": self.state.initial_health_reads,
+        }
 
     def _set_config(self, payload: dict[str, Any]) -> dict[str, Any]:
-        if "associating_reads" in payload:
-            value = int(payload["associating_reads"])
-            if value < 0:
-                raise ValueError("'associating_reads' must be >= 0")
-            self.state.associating_reads = value
+        values = {}
+        for name in ("associating_reads", "initial_health_reads"):
+            if name in payload:
+                value = int(payload[name])
+                if value < 0:
+                    raise ValueError(f"'{name}' must be >= 0")
+                values[name] = value
+        with self.state.lock:
+            for name, value in values.items():
+                setattr(self.state, name, value)
         return self._config()
+
+    def _health_overrides(self) -> dict[str, Any]:
+        with self.state.lock:
+            overrides = sorted(self.state.health_overrides.values(), key=lambda o: o["seq"])
+            return {"overrides": [{k: v for k, v in o.items() if k != "seq"} for o in overrides]}
+
+    def _set_health_override(self, payload: dict[str, Any]) -> dict[str, Any]:
+        group = payload.get("target_group")
+        target = payload.get("target")
+        state = payload.get("state")
+        if not isinstance(group, str) or not group:
+            raise ValueError("override needs a 'target_group' (name or ARN)")
+        if not isinstance(target, str) or not target:
+            raise ValueError("override needs a 'target' (instance id, IP address or '*')")
+        if state not in TARGET_HEALTH_STATES:
+            raise ValueError(f"'state' must be one of {', '.join(TARGET_HEALTH_STATES)}")
+        port = payload.get("port")
+        if port is not None:
+            if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+                raise ValueError("'port' must be an integer port number")
+        if "reason" in payload:
+            reason, description = payload["reason"], payload.get("description")
+        else:
+            reason, description = TARGET_HEALTH_REASONS[state]
+            description = payload.get("description", description)
+        for name, value in (("reason", reason), ("description", description)):
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"'{name}' must be a string")
+        with self.state.lock:
+            self.state.override_seq += 1
+            self.state.health_overrides[(group, target, port)] = {
+                "target_group": group,
+                "target": target,
+                "port": port,
+                "state": state,
+                "reason": reason,
+                "description": description,
+                "seq": self.state.override_seq,
+            }
+            count = len(self.state.health_overrides)
+        return {"overrides": count, "target_groups": self._target_groups_named(group)}
+
+    @staticmethod
+    def _target_groups_named(name_or_arn: str) -> list[str]:
+        """ARNs of the existing target groups an override's target_group designates."""
+        from moto.elbv2.models import elbv2_backends
+
+        found = []
+        for account in list(elbv2_backends.values()):
+            for backend in list(account.values()):
+                for group in list(backend.target_groups.values()):
+                    if name_or_arn in (group.arn, group.name):
+                        found.append(group.arn)
+        return found
+
+    def _clear_health_overrides(self) -> dict[str, Any]:
+        with self.state.lock:
+            self.state.health_overrides.clear()
+        return {"ok": True}
 
     def _reset(self) -> dict[str, Any]:
         from moto.moto_api._internal import moto_api_backend
@@ -1194,10 +1936,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="describe reads that still show associating/disassociating (default 1)",
     )
+    parser.add_argument(
+        "--initial-health-reads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="DescribeTargetHealth reads that show a new target as initial (default 1)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log requests to stderr")
     args = parser.parse_args(argv)
     if args.associating_reads < 0:
         parser.error("--associating-reads must be >= 0")
+    if args.initial_health_reads < 0:
+        parser.error("--initial-health-reads must be >= 0")
     return args
 
 
@@ -1211,6 +1962,7 @@ def main(argv: list[str] | None = None) -> int:
 
     STATE.pristine = args.pristine
     STATE.default_associating_reads = STATE.associating_reads = args.associating_reads
+    STATE.default_initial_health_reads = STATE.initial_health_reads = args.initial_health_reads
     if not args.pristine:
         apply_corrections()
 

@@ -1,6 +1,6 @@
 """Tests for the dualstack emulator launcher (tests/emulator/launcher.py).
 
-Each correction a-i is tested twice: against the corrected launcher, asserting
+Each correction a-l is tested twice: against the corrected launcher, asserting
 AWS's documented behaviour, and against the same launcher with --pristine,
 asserting that plain moto departs from it. If a correction were removed, its
 first test would fail; if moto fixed the departure upstream, the second would
@@ -403,13 +403,17 @@ def test_b_zero_associating_reads_is_immediate(aws: Emulator) -> None:
     assert subnet_ipv6(ec2, subnet_id) == []
     # reset restores the command-line value
     aws.control("POST", "reset")
-    assert aws.control("GET", "config") == {"pristine": False, "associating_reads": 1}
+    assert aws.control("GET", "config") == {"pristine": False, "associating_reads": 1, "initial_health_reads": 1}
 
 
 def test_b_associating_reads_flag_and_process_lifecycle() -> None:
     emulator = Emulator("--associating-reads", "2")
     try:
-        assert emulator.control("GET", "config") == {"pristine": False, "associating_reads": 2}
+        assert emulator.control("GET", "config") == {
+            "pristine": False,
+            "associating_reads": 2,
+            "initial_health_reads": 1,
+        }
         ec2 = emulator.ec2
         vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         ec2.associate_vpc_cidr_block(VpcId=vpc_id, AmazonProvidedIpv6CidrBlock=True)
@@ -818,6 +822,634 @@ def test_i_pristine_applies_dry_run_writes(moto: Emulator) -> None:
 
 
 # ---------------------------------------------------------------------------
+# j. IPv6 addresses of network interfaces and instances
+# ---------------------------------------------------------------------------
+
+AMI = "ami-12c6146b"  # one of moto's default images
+
+
+def ipv6_of_eni(ec2: Any, eni_id: str) -> list[str]:
+    eni = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni_id])["NetworkInterfaces"][0]
+    return [a["Ipv6Address"] for a in eni.get("Ipv6Addresses", [])]
+
+
+def launch(ec2: Any, subnet_id: str) -> dict[str, Any]:
+    instance_id = ec2.run_instances(
+        ImageId=AMI, MinCount=1, MaxCount=1, InstanceType="t3.micro", SubnetId=subnet_id
+    )["Instances"][0]["InstanceId"]
+    return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+
+def assert_usable_address(address: str, block: str) -> None:
+    network = ipaddress.ip_network(block)
+    parsed = ipaddress.ip_address(address)
+    assert parsed in network and str(parsed) == address
+    offset = int(parsed) - int(network.network_address)
+    assert 4 <= offset < network.num_addresses - 1  # AWS reserves the first four and the last
+
+
+def test_j_instances_in_assign_on_creation_subnets_get_an_ipv6_address(aws: Emulator) -> None:
+    ec2 = aws.ec2
+    vpc_id, block, subnet_id, _ = dual_stack_subnet(aws)
+    plain, _ = new_subnet(ec2, vpc_id, "10.0.2.0/24")
+    ec2.modify_subnet_attribute(SubnetId=subnet_id, AssignIpv6AddressOnCreation={"Value": True})
+
+    instance = launch(ec2, subnet_id)
+    (eni,) = instance["NetworkInterfaces"]
+    (address,) = [a["Ipv6Address"] for a in eni["Ipv6Addresses"]]
+    assert_usable_address(address, sixty_four(block, 0))
+    assert ipv6_of_eni(ec2, eni["NetworkInterfaceId"]) == [address]
+    # a second instance gets another address; an IPv4-only subnet gives none
+    other = launch(ec2, subnet_id)["NetworkInterfaces"][0]["Ipv6Addresses"]
+    assert len(other) == 1 and other[0]["Ipv6Address"] != address
+    assert launch(ec2, plain)["NetworkInterfaces"][0]["Ipv6Addresses"] == []
+    # CreateNetworkInterface in the subnet follows the same rule
+    created = ec2.create_network_interface(SubnetId=subnet_id)["NetworkInterface"]
+    assert len(created["Ipv6Addresses"]) == 1
+    # ... and the addresses keep the block in use (correction e)
+    ec2.modify_subnet_attribute(SubnetId=subnet_id, AssignIpv6AddressOnCreation={"Value": False})
+    association_id = subnet_ipv6(ec2, subnet_id)[0]["AssociationId"]
+    assert_error("InvalidCidrBlock.InUse", ec2.disassociate_subnet_cidr_block, AssociationId=association_id)
+
+
+def test_j_pristine_launches_instances_without_ipv6(moto: Emulator) -> None:
+    _, _, subnet_id, _ = dual_stack_subnet(moto, wait=False)
+    moto.ec2.modify_subnet_attribute(SubnetId=subnet_id, AssignIpv6AddressOnCreation={"Value": True})
+    instance = launch(moto.ec2, subnet_id)
+    assert instance["NetworkInterfaces"][0]["Ipv6Addresses"] == []
+
+
+def test_j_assign_and_unassign_ipv6_addresses(aws: Emulator) -> None:
+    ec2 = aws.ec2
+    vpc_id, block, subnet_id, _ = dual_stack_subnet(aws)
+    subnet_block = sixty_four(block, 0)
+    eni = ec2.create_network_interface(SubnetId=subnet_id)["NetworkInterface"]["NetworkInterfaceId"]
+    assert ipv6_of_eni(ec2, eni) == []  # AssignIpv6AddressOnCreation is false
+
+    first = ec2.assign_ipv6_addresses(NetworkInterfaceId=eni, Ipv6AddressCount=1)
+    assert first["NetworkInterfaceId"] == eni
+    (address,) = first["AssignedIpv6Addresses"]
+    assert_usable_address(address, subnet_block)
+    (second,) = ec2.assign_ipv6_addresses(NetworkInterfaceId=eni, Ipv6AddressCount=1)["AssignedIpv6Addresses"]
+    chosen = str(ipaddress.ip_network(subnet_block).network_address + 0x99)
+    assert ec2.assign_ipv6_addresses(NetworkInterfaceId=eni, Ipv6Addresses=[chosen])["AssignedIpv6Addresses"] == [chosen]
+    assert sorted(ipv6_of_eni(ec2, eni)) == sorted([address, second, chosen])
+
+    # an address must come from the subnet's own block
+    elsewhere = str(ipaddress.ip_network(sixty_four(block, 1)).network_address + 5)
+    for outside in (elsewhere, "2001:db8::5"):
+        assert_error("InvalidParameterValue", ec2.assign_ipv6_addresses, NetworkInterfaceId=eni, Ipv6Addresses=[outside])
+
+    answer = ec2.unassign_ipv6_addresses(NetworkInterfaceId=eni, Ipv6Addresses=[address, chosen])
+    assert sorted(answer["UnassignedIpv6Addresses"]) == sorted([address, chosen])
+    assert ipv6_of_eni(ec2, eni) == [second]
+
+    # no associated block (none, or still associating): nothing to assign from
+    plain, _ = new_subnet(ec2, vpc_id, "10.0.2.0/24")
+    pending, _ = new_subnet(ec2, vpc_id, "10.0.3.0/24", block, index=3, wait=False)
+    for bare in (plain, pending):
+        bare_eni = ec2.create_network_interface(SubnetId=bare)["NetworkInterface"]["NetworkInterfaceId"]
+        assert_error("InvalidParameterValue", ec2.assign_ipv6_addresses, NetworkInterfaceId=bare_eni, Ipv6AddressCount=1)
+        assert_error("InvalidParameterValue", ec2.create_network_interface, SubnetId=bare, Ipv6AddressCount=1)
+        assert ipv6_of_eni(ec2, bare_eni) == []
+
+
+def test_j_pristine_assign_ipv6_departures(moto: Emulator) -> None:
+    ec2 = moto.ec2
+    vpc_id, _, subnet_id, _ = dual_stack_subnet(moto, wait=False)
+    eni = ec2.create_network_interface(SubnetId=subnet_id)["NetworkInterface"]["NetworkInterfaceId"]
+    ec2.assign_ipv6_addresses(NetworkInterfaceId=eni, Ipv6AddressCount=1)
+    # answers every address of the interface, accepts one outside the subnet
+    answer = ec2.assign_ipv6_addresses(NetworkInterfaceId=eni, Ipv6Addresses=["2001:db8::5"])
+    assert len(answer["AssignedIpv6Addresses"]) == 2
+    plain, _ = new_subnet(ec2, vpc_id, "10.0.2.0/24")
+    bare_eni = ec2.create_network_interface(SubnetId=plain)["NetworkInterface"]["NetworkInterfaceId"]
+    with pytest.raises(Exception):  # IndexError in moto: an HTML 500
+        ec2.assign_ipv6_addresses(NetworkInterfaceId=bare_eni, Ipv6AddressCount=1)
+    assert moto.control("GET", "calls")["calls"][-1]["status"] == 500
+
+
+def test_j_instance_types_report_ipv6_support(either: Emulator) -> None:
+    """No departure: moto's instance type data matches AWS (checked on both servers)."""
+    names = ["m3.medium", "m1.small", "t1.micro", "t3.micro", "m5.large", "c5.large"]
+    types = either.ec2.describe_instance_types(InstanceTypes=names)["InstanceTypes"]
+    support = {t["InstanceType"]: t["NetworkInfo"]["Ipv6Supported"] for t in types}
+    assert support == {
+        "m3.medium": False,
+        "m1.small": False,
+        "t1.micro": False,
+        "t3.micro": True,
+        "m5.large": True,
+        "c5.large": True,
+    }
+
+
+# ---------------------------------------------------------------------------
+# k. ELBv2 target groups and forward actions
+# ---------------------------------------------------------------------------
+
+
+def load_balancer(emu: Emulator, ip_type: str = "ipv4", name: str = "lb") -> tuple[str, str, str]:
+    """(vpc_id, vpc_block, load_balancer_arn) on two dual-stack subnets."""
+    wait = emu is not None and not emu.control("GET", "config")["pristine"]
+    vpc_id, block = new_vpc(emu.ec2, wait=wait)
+    subnets = [
+        new_subnet(emu.ec2, vpc_id, f"10.0.{i}.0/24", block, index=i, wait=wait, az=az)[0]
+        for i, az in ((1, "us-east-1a"), (2, "us-east-1b"))
+    ]
+    arn = emu.elbv2.create_load_balancer(Name=name, Subnets=subnets, IpAddressType=ip_type)["LoadBalancers"][0][
+        "LoadBalancerArn"
+    ]
+    return vpc_id, block, arn
+
+
+def target_group(emu: Emulator, vpc_id: str, name: str, ip_type: str = "ipv4", **extra: Any) -> str:
+    return emu.elbv2.create_target_group(
+        Name=name, Protocol="HTTP", Port=80, VpcId=vpc_id, TargetType="ip", IpAddressType=ip_type, **extra
+    )["TargetGroups"][0]["TargetGroupArn"]
+
+
+def weighted(*groups: tuple[str, int]) -> list[dict[str, Any]]:
+    return [
+        {
+            "Type": "forward",
+            "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": arn, "Weight": w} for arn, w in groups]},
+        }
+    ]
+
+
+def forward_to(arn: str) -> list[dict[str, Any]]:
+    return [{"Type": "forward", "TargetGroupArn": arn}]
+
+
+def listener(emu: Emulator, lb_arn: str, actions: list[dict[str, Any]], port: int = 80) -> str:
+    return emu.elbv2.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTP", Port=port, DefaultActions=actions)[
+        "Listeners"
+    ][0]["ListenerArn"]
+
+
+def default_actions(emu: Emulator, listener_arn: str) -> list[dict[str, Any]]:
+    return emu.elbv2.describe_listeners(ListenerArns=[listener_arn])["Listeners"][0]["DefaultActions"]
+
+
+def rule(emu: Emulator, listener_arn: str, actions: list[dict[str, Any]], priority: int = 10) -> str:
+    return emu.elbv2.create_rule(
+        ListenerArn=listener_arn,
+        Priority=priority,
+        Conditions=[{"Field": "path-pattern", "Values": [f"/p{priority}"]}],
+        Actions=actions,
+    )["Rules"][0]["RuleArn"]
+
+
+def rule_actions(emu: Emulator, rule_arn: str) -> list[dict[str, Any]]:
+    return emu.elbv2.describe_rules(RuleArns=[rule_arn])["Rules"][0]["Actions"]
+
+
+def v6_address(vpc_block: str, index: int = 1, host: int = 10) -> str:
+    return str(ipaddress.ip_network(sixty_four(vpc_block, index)).network_address + host)
+
+
+def test_k_ipv6_target_groups_names_and_tags(either: Emulator) -> None:
+    """No departure: moto already matches AWS (checked on both servers)."""
+    elbv2 = either.elbv2
+    vpc_id, _ = new_vpc(either.ec2, ipv6=False)
+    arn = target_group(either, vpc_id, "web-v6", "ipv6", Tags=[{"Key": "side", "Value": "green"}])
+    (group,) = elbv2.describe_target_groups(Names=["web-v6"])["TargetGroups"]
+    assert (group["TargetGroupArn"], group["IpAddressType"], group["TargetType"]) == (arn, "ipv6", "ip")
+    assert re.match(r"^arn:aws:elasticloadbalancing:us-east-1:\d{12}:targetgroup/web-v6/[0-9a-f]{16}$", arn)
+
+    def tags() -> dict[str, str]:
+        (description,) = elbv2.describe_tags(ResourceArns=[arn])["TagDescriptions"]
+        assert description["ResourceArn"] == arn
+        return {t["Key"]: t["Value"] for t in description["Tags"]}
+
+    assert tags() == {"side": "green"}
+    elbv2.add_tags(ResourceArns=[arn], Tags=[{"Key": "owner", "Value": "dualstack"}, {"Key": "side", "Value": "blue"}])
+    assert tags() == {"side": "blue", "owner": "dualstack"}
+    elbv2.remove_tags(ResourceArns=[arn], TagKeys=["owner"])
+    assert tags() == {"side": "blue"}
+    assert_error("ValidationError", target_group, either, vpc_id, "x" * 33)
+    target_group(either, vpc_id, "x" * 32)
+
+
+def test_k_register_targets_checks_the_address_family(aws: Emulator) -> None:
+    elbv2 = aws.elbv2
+    vpc_id, block, _ = load_balancer(aws)
+    v6 = target_group(aws, vpc_id, "tg-v6", "ipv6")
+    v4 = target_group(aws, vpc_id, "tg-v4")
+    address6 = v6_address(block)
+    for arn, targets in [
+        (v6, [{"Id": "10.0.1.5"}]),
+        (v6, [{"Id": address6}, {"Id": "10.0.1.5"}]),  # one bad target: nothing is registered
+        (v4, [{"Id": address6}]),
+        (v4, [{"Id": "i-0123456789abcdef0"}]),
+    ]:
+        err = assert_error("ValidationError", elbv2.register_targets, TargetGroupArn=arn, Targets=targets)
+        assert "IPv" in str(err)
+    for arn in (v4, v6):
+        assert elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"] == []
+    elbv2.register_targets(TargetGroupArn=v6, Targets=[{"Id": address6}])
+    elbv2.register_targets(TargetGroupArn=v4, Targets=[{"Id": "10.0.1.5"}])
+
+
+def test_k_pristine_registers_any_address_family(moto: Emulator) -> None:
+    vpc_id, block, _ = load_balancer(moto)
+    v6 = target_group(moto, vpc_id, "tg-v6", "ipv6")
+    moto.elbv2.register_targets(TargetGroupArn=v6, Targets=[{"Id": "10.0.1.5"}])
+    ids = [d["Target"]["Id"] for d in moto.elbv2.describe_target_health(TargetGroupArn=v6)["TargetHealthDescriptions"]]
+    assert ids == ["10.0.1.5"]
+
+
+def health(emu: Emulator, arn: str, **kwargs: Any) -> list[tuple[Any, ...]]:
+    descriptions = emu.elbv2.describe_target_health(TargetGroupArn=arn, **kwargs)["TargetHealthDescriptions"]
+    return [
+        (d["Target"]["Id"], d["Target"].get("Port"), d["TargetHealth"]["State"], d["TargetHealth"].get("Reason"))
+        for d in descriptions
+    ]
+
+
+def test_k_targets_are_keyed_by_id_and_port(aws: Emulator) -> None:
+    aws.control("POST", "config", {"initial_health_reads": 0})
+    vpc_id, block, _ = load_balancer(aws)
+    arn = target_group(aws, vpc_id, "tg-v6", "ipv6")
+    address = v6_address(block)
+    aws.elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": address, "Port": 8080}, {"Id": address, "Port": 8081}])
+    aws.elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": address}])  # the group's port, 80
+    assert sorted(health(aws, arn)) == [
+        (address, 80, "healthy", None),
+        (address, 8080, "healthy", None),
+        (address, 8081, "healthy", None),
+    ]
+    aws.elbv2.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": address, "Port": 8080}])
+    aws.elbv2.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": address}])
+    assert_error("InvalidTarget", aws.elbv2.deregister_targets, TargetGroupArn=arn, Targets=[{"Id": address}])
+    health(aws, arn)  # the draining read
+    assert health(aws, arn) == [(address, 8081, "healthy", None)]
+
+
+def test_k_pristine_keeps_one_port_per_target(moto: Emulator) -> None:
+    vpc_id, _, _ = load_balancer(moto)
+    arn = target_group(moto, vpc_id, "tg-v4")
+    moto.elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": "10.0.1.5", "Port": 8080}, {"Id": "10.0.1.5", "Port": 8081}])
+    assert health(moto, arn) == [("10.0.1.5", 8081, "healthy", None)]
+
+
+def test_k_create_target_group_is_idempotent(aws: Emulator) -> None:
+    vpc_id, _ = new_vpc(aws.ec2, ipv6=False)
+    arn = target_group(aws, vpc_id, "web", "ipv6")
+    assert target_group(aws, vpc_id, "web", "ipv6") == arn  # same settings: the same group
+    assert target_group(aws, vpc_id, "web", "ipv6", HealthCheckPath="/") == arn  # moto's default, given
+    for different in (
+        {"ip_type": "ipv4"},
+        {"ip_type": "ipv6", "HealthCheckPath": "/health"},
+    ):
+        ip_type = different.pop("ip_type")
+        assert_error("DuplicateTargetGroupName", target_group, aws, vpc_id, "web", ip_type, **different)
+    assert_error(
+        "DuplicateTargetGroupName",
+        aws.elbv2.create_target_group,
+        Name="web", Protocol="HTTP", Port=8080, VpcId=vpc_id, TargetType="ip", IpAddressType="ipv6",
+    )
+    assert [g["TargetGroupArn"] for g in aws.elbv2.describe_target_groups()["TargetGroups"]] == [arn]
+    assert_error("ValidationError", target_group, aws, vpc_id, "other", "dualstack")
+
+
+def test_k_pristine_rejects_an_identical_create(moto: Emulator) -> None:
+    vpc_id, _ = new_vpc(moto.ec2, ipv6=False)
+    target_group(moto, vpc_id, "web", "ipv6")
+    assert_error("DuplicateTargetGroupName", target_group, moto, vpc_id, "web", "ipv6")
+
+
+def test_k_ipv6_target_groups_need_a_dualstack_load_balancer(aws: Emulator) -> None:
+    elbv2 = aws.elbv2
+    vpc_id, _, lb = load_balancer(aws)  # ipv4
+    blue = target_group(aws, vpc_id, "blue")
+    green = target_group(aws, vpc_id, "green", "ipv6")
+    assert_error("ValidationError", listener, aws, lb, forward_to(green))
+    assert_error("ValidationError", listener, aws, lb, weighted((blue, 100), (green, 0)))
+    main = listener(aws, lb, forward_to(blue))
+    path = rule(aws, main, forward_to(blue))
+    assert_error("ValidationError", elbv2.modify_listener, ListenerArn=main, DefaultActions=weighted((blue, 100), (green, 0)))
+    assert_error("ValidationError", rule, aws, main, weighted((blue, 1), (green, 0)), priority=20)
+    assert_error("ValidationError", elbv2.modify_rule, RuleArn=path, Actions=forward_to(green))
+    assert default_actions(aws, main)[0]["TargetGroupArn"] == blue  # nothing changed
+
+    elbv2.set_ip_address_type(LoadBalancerArn=lb, IpAddressType="dualstack")
+    elbv2.modify_listener(ListenerArn=main, DefaultActions=weighted((blue, 100), (green, 0)))
+    elbv2.modify_rule(RuleArn=path, Actions=forward_to(green))
+    # back to ipv4 only once nothing forwards to the ipv6 group any more
+    assert_error("ValidationError", elbv2.set_ip_address_type, LoadBalancerArn=lb, IpAddressType="ipv4")
+    elbv2.modify_listener(ListenerArn=main, DefaultActions=forward_to(blue))
+    assert_error("ValidationError", elbv2.set_ip_address_type, LoadBalancerArn=lb, IpAddressType="ipv4")
+    elbv2.delete_rule(RuleArn=path)
+    elbv2.set_ip_address_type(LoadBalancerArn=lb, IpAddressType="ipv4")
+    elbv2.delete_target_group(TargetGroupArn=green)
+
+
+def test_k_pristine_forwards_to_ipv6_groups_on_ipv4_load_balancers(moto: Emulator) -> None:
+    vpc_id, _, lb = load_balancer(moto)
+    green = target_group(moto, vpc_id, "green", "ipv6")
+    main = listener(moto, lb, forward_to(green))
+    rule(moto, main, forward_to(green))
+    assert describe_lb(moto, lb)["IpAddressType"] == "ipv4"
+
+
+def test_k_forward_actions_render_as_aws(aws: Emulator) -> None:
+    elbv2 = aws.elbv2
+    vpc_id, _, lb = load_balancer(aws, "dualstack")
+    blue = target_group(aws, vpc_id, "blue")
+    green = target_group(aws, vpc_id, "green", "ipv6")
+    single = {
+        "Type": "forward",
+        "TargetGroupArn": blue,
+        "ForwardConfig": {
+            "TargetGroups": [{"TargetGroupArn": blue, "Weight": 1}],
+            "TargetGroupStickinessConfig": {"Enabled": False},
+        },
+    }
+    main = listener(aws, lb, forward_to(blue))
+    assert default_actions(aws, main) == [single]
+    one_group = listener(aws, lb, weighted((blue, 1)), port=81)
+    assert default_actions(aws, one_group) == [single]
+
+    elbv2.modify_listener(ListenerArn=main, DefaultActions=weighted((blue, 90), (green, 10)))
+    (action,) = default_actions(aws, main)
+    assert "TargetGroupArn" not in action
+    assert action["ForwardConfig"] == {
+        "TargetGroups": [{"TargetGroupArn": blue, "Weight": 90}, {"TargetGroupArn": green, "Weight": 10}],
+        "TargetGroupStickinessConfig": {"Enabled": False},
+    }
+    rules = elbv2.describe_rules(ListenerArn=main)["Rules"]
+    assert [(r["Priority"], r["IsDefault"], r["Actions"]) for r in rules] == [("default", True, [action])]
+    assert re.match(r"^arn:aws:elasticloadbalancing:.*:listener-rule/app/lb/[0-9a-f]{16}/[0-9a-f]{16}/[0-9a-f]{16}$", rules[0]["RuleArn"])
+
+    path = rule(aws, main, forward_to(green))
+    assert rule_actions(aws, path)[0]["ForwardConfig"]["TargetGroups"] == [{"TargetGroupArn": green, "Weight": 1}]
+    assert rule_actions(aws, path)[0]["TargetGroupArn"] == green
+
+
+def test_k_pristine_renders_single_forward_without_forward_config(moto: Emulator) -> None:
+    vpc_id, _, lb = load_balancer(moto)
+    blue = target_group(moto, vpc_id, "blue")
+    main = listener(moto, lb, forward_to(blue))
+    assert default_actions(moto, main) == [{"Type": "forward", "TargetGroupArn": blue}]
+
+
+def test_k_weighted_forward_modify_replaces_and_in_use_groups(either: Emulator) -> None:
+    """No departure: moto already matches AWS (checked on both servers)."""
+    elbv2 = either.elbv2
+    vpc_id, _, lb = load_balancer(either)
+    blue = target_group(either, vpc_id, "blue")
+    green = target_group(either, vpc_id, "green")
+    spare = target_group(either, vpc_id, "spare")
+    main = listener(either, lb, weighted((blue, 100), (green, 0)))
+    assert default_actions(either, main)[0]["ForwardConfig"]["TargetGroups"] == [
+        {"TargetGroupArn": blue, "Weight": 100},
+        {"TargetGroupArn": green, "Weight": 0},
+    ]
+    # ModifyListener replaces the whole DefaultActions list
+    answer = elbv2.modify_listener(ListenerArn=main, DefaultActions=weighted((blue, 0), (green, 100)))
+    (action,) = answer["Listeners"][0]["DefaultActions"]
+    assert action["ForwardConfig"]["TargetGroups"] == [
+        {"TargetGroupArn": blue, "Weight": 0},
+        {"TargetGroupArn": green, "Weight": 100},
+    ]
+    assert "TargetGroupArn" not in action
+    assert default_actions(either, main) == [action]
+
+    path = rule(either, main, weighted((spare, 3), (green, 0)))
+    answer = elbv2.modify_rule(RuleArn=path, Actions=weighted((spare, 0), (green, 7)))
+    expected = [{"TargetGroupArn": spare, "Weight": 0}, {"TargetGroupArn": green, "Weight": 7}]
+    assert answer["Rules"][0]["Actions"][0]["ForwardConfig"]["TargetGroups"] == expected
+    assert rule_actions(either, path)[0]["ForwardConfig"]["TargetGroups"] == expected
+
+    for used in (blue, green, spare):  # weight 0 still counts as used
+        assert_error("ResourceInUse", elbv2.delete_target_group, TargetGroupArn=used)
+    elbv2.delete_rule(RuleArn=path)
+    elbv2.delete_target_group(TargetGroupArn=spare)
+    elbv2.modify_listener(ListenerArn=main, DefaultActions=weighted((green, 1), (green, 1))[:0] or forward_to(green))
+    elbv2.delete_target_group(TargetGroupArn=blue)
+
+
+def test_k_load_balancer_arns_follow_listeners_and_rules(aws: Emulator) -> None:
+    elbv2 = aws.elbv2
+    vpc_id, _, lb = load_balancer(aws)
+    blue = target_group(aws, vpc_id, "blue")
+    green = target_group(aws, vpc_id, "green")
+
+    def attached() -> dict[str, list[str]]:
+        groups = elbv2.describe_target_groups()["TargetGroups"]
+        return {g["TargetGroupName"]: g.get("LoadBalancerArns", []) for g in groups}
+
+    main = listener(aws, lb, forward_to(blue))
+    listener(aws, lb, forward_to(blue), port=81)
+    path = rule(aws, main, weighted((blue, 1), (green, 0)))
+    assert attached() == {"blue": [lb], "green": [lb]}
+    by_lb = elbv2.describe_target_groups(LoadBalancerArn=lb)["TargetGroups"]
+    assert [g["TargetGroupName"] for g in by_lb] == ["blue", "green"]
+    elbv2.delete_rule(RuleArn=path)
+    assert attached() == {"blue": [lb], "green": []}
+    elbv2.modify_listener(ListenerArn=main, DefaultActions=forward_to(green))
+    assert attached() == {"blue": [lb], "green": [lb]}
+    # ModifyListener checks that the groups exist, as CreateListener does
+    missing = blue.replace("/blue/", "/gone/")
+    assert_error("TargetGroupNotFound", elbv2.modify_listener, ListenerArn=main, DefaultActions=forward_to(missing))
+    elbv2.delete_load_balancer(LoadBalancerArn=lb)
+    assert attached() == {"blue": [], "green": []}
+
+
+def test_k_pristine_load_balancer_arns_departures(moto: Emulator) -> None:
+    elbv2 = moto.elbv2
+    vpc_id, _, lb = load_balancer(moto)
+    blue = target_group(moto, vpc_id, "blue")
+    green = target_group(moto, vpc_id, "green")
+    main = listener(moto, lb, forward_to(blue))
+    rule(moto, main, forward_to(blue))
+    assert elbv2.describe_target_groups(Names=["blue"])["TargetGroups"][0]["LoadBalancerArns"] == [lb, lb]
+    elbv2.modify_listener(ListenerArn=main, DefaultActions=forward_to(green))
+    assert elbv2.describe_target_groups(Names=["green"])["TargetGroups"][0].get("LoadBalancerArns", []) == []
+    missing = blue.replace("/blue/", "/gone/")
+    elbv2.modify_listener(ListenerArn=main, DefaultActions=forward_to(missing))  # accepted
+
+
+# ---------------------------------------------------------------------------
+# l. Target health
+# ---------------------------------------------------------------------------
+
+
+def health_setup(emu: Emulator) -> tuple[str, str, str]:
+    """(target group ARN, two IPv6 target addresses) on a dualstack load balancer."""
+    vpc_id, block, lb = load_balancer(emu, "dualstack")
+    arn = target_group(emu, vpc_id, "green", "ipv6")
+    listener(emu, lb, forward_to(arn))
+    return arn, v6_address(block, 1, 10), v6_address(block, 2, 11)
+
+
+INITIAL = ("initial", "Elb.RegistrationInProgress")
+HEALTHY = ("healthy", None)
+DRAINING = ("draining", "Target.DeregistrationInProgress")
+
+
+def states_of(emu: Emulator, arn: str, **kwargs: Any) -> dict[str, tuple[str, str | None]]:
+    return {f"{t}:{p}": (s, r) for t, p, s, r in health(emu, arn, **kwargs)}
+
+
+def test_l_new_targets_are_initial_then_healthy(aws: Emulator) -> None:
+    elbv2 = aws.elbv2
+    arn, one, two = health_setup(aws)
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": one}])
+    (description,) = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    assert description == {
+        "Target": {"Id": one, "Port": 80},
+        "HealthCheckPort": "80",
+        "TargetHealth": {
+            "State": "initial",
+            "Reason": "Elb.RegistrationInProgress",
+            "Description": "Target registration is in progress",
+        },
+    }
+    assert states_of(aws, arn) == {f"{one}:80": HEALTHY}
+    assert elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"][0]["TargetHealth"] == {
+        "State": "healthy"
+    }
+
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": two, "Port": 8080}])
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": one}])  # already registered: no change
+    # a read that does not include a target does not count for it
+    assert states_of(aws, arn, Targets=[{"Id": one}]) == {f"{one}:80": HEALTHY}
+    assert states_of(aws, arn) == {f"{one}:80": HEALTHY, f"{two}:8080": INITIAL}
+    assert states_of(aws, arn, Targets=[{"Id": two, "Port": 8080}]) == {f"{two}:8080": HEALTHY}
+
+    assert aws.control("POST", "config", {"initial_health_reads": 3})["initial_health_reads"] == 3
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": two, "Port": 9090}])
+    seen = [states_of(aws, arn, Targets=[{"Id": two, "Port": 9090}])[f"{two}:9090"] for _ in range(4)]
+    assert seen == [INITIAL, INITIAL, INITIAL, HEALTHY]
+    aws.control("POST", "config", {"initial_health_reads": 0})
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": two, "Port": 7070}])
+    assert states_of(aws, arn, Targets=[{"Id": two, "Port": 7070}]) == {f"{two}:7070": HEALTHY}
+    aws.control("POST", "reset")
+    assert aws.control("GET", "config")["initial_health_reads"] == 1
+
+
+def test_l_deregistered_targets_drain_once_then_disappear(aws: Emulator) -> None:
+    elbv2 = aws.elbv2
+    arn, one, two = health_setup(aws)
+    aws.control("POST", "config", {"initial_health_reads": 0})
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": one}, {"Id": two}])
+    elbv2.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": one}])
+    assert states_of(aws, arn) == {f"{one}:80": DRAINING, f"{two}:80": HEALTHY}
+    assert states_of(aws, arn) == {f"{two}:80": HEALTHY}
+    assert states_of(aws, arn, Targets=[{"Id": one}]) == {f"{one}:80": ("unused", "Target.NotRegistered")}
+    # registering again starts over
+    aws.control("POST", "config", {"initial_health_reads": 1})
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": one}])
+    assert states_of(aws, arn)[f"{one}:80"] == INITIAL
+
+
+def test_l_pristine_targets_are_healthy_at_once(moto: Emulator) -> None:
+    elbv2 = moto.elbv2
+    vpc_id, _, _ = load_balancer(moto)
+    arn = target_group(moto, vpc_id, "blue")
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": "10.0.1.5"}, {"Id": "10.0.1.6"}])
+    (first, _) = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    assert first["TargetHealth"] == {"State": "healthy"}
+    assert first["HealthCheckPort"] == "traffic-port"
+    elbv2.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": "10.0.1.5"}])
+    assert health(moto, arn) == [("10.0.1.6", 80, "healthy", None)]  # no draining read
+
+
+def test_l_target_health_overrides(aws: Emulator) -> None:
+    elbv2 = aws.elbv2
+    arn, one, two = health_setup(aws)
+    aws.control("POST", "config", {"initial_health_reads": 0})
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": one}, {"Id": one, "Port": 8080}])
+
+    answer = aws.control("POST", "target-health", {"target_group": "green", "target": "*", "state": "unhealthy"})
+    assert answer == {"overrides": 1, "target_groups": [arn]}
+    unhealthy = ("unhealthy", "Target.FailedHealthChecks")
+    assert states_of(aws, arn) == {f"{one}:80": unhealthy, f"{one}:8080": unhealthy}
+    # "*" covers targets registered later too
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": two}])
+    assert states_of(aws, arn)[f"{two}:80"] == unhealthy
+
+    # a specific target (by ARN, on one port) beats "*"; reason/description as given
+    aws.control(
+        "POST",
+        "target-health",
+        {"target_group": arn, "target": one, "port": 8080, "state": "unhealthy", "reason": "Target.Timeout",
+         "description": "Request timed out"},
+    )
+    aws.control("POST", "target-health", {"target_group": arn, "target": two, "state": "healthy"})
+    descriptions = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    by_target = {(d["Target"]["Id"], d["Target"]["Port"]): d["TargetHealth"] for d in descriptions}
+    assert by_target == {
+        (one, 80): {"State": "unhealthy", "Reason": "Target.FailedHealthChecks", "Description": "Health checks failed"},
+        (one, 8080): {"State": "unhealthy", "Reason": "Target.Timeout", "Description": "Request timed out"},
+        (two, 80): {"State": "healthy"},
+    }
+    listed = aws.control("GET", "target-health")["overrides"]
+    assert [(o["target_group"], o["target"], o["port"], o["state"]) for o in listed] == [
+        ("green", "*", None, "unhealthy"),
+        (arn, one, 8080, "unhealthy"),
+        (arn, two, None, "healthy"),
+    ]
+    # a later override for the same target replaces it
+    aws.control("POST", "target-health", {"target_group": arn, "target": two, "state": "unused"})
+    assert states_of(aws, arn)[f"{two}:80"] == ("unused", "Target.NotInUse")
+    assert len(aws.control("GET", "target-health")["overrides"]) == 3
+
+    # "*" does not hide draining
+    elbv2.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": one}])
+    assert states_of(aws, arn)[f"{one}:80"] == DRAINING
+
+    assert aws.control("POST", "target-health/clear") == {"ok": True}
+    assert aws.control("GET", "target-health") == {"overrides": []}
+    assert states_of(aws, arn) == {f"{one}:8080": HEALTHY, f"{two}:80": HEALTHY}
+
+    aws.control("POST", "target-health", {"target_group": "green", "target": "*", "state": "unavailable"})
+    aws.control("POST", "reset")
+    assert aws.control("GET", "target-health") == {"overrides": []}
+
+
+def test_l_target_health_control_errors(aws: Emulator, moto: Emulator) -> None:
+    for body in (
+        {"target": "*", "state": "healthy"},
+        {"target_group": "g", "state": "healthy"},
+        {"target_group": "g", "target": "*", "state": "sick"},
+        {"target_group": "g", "target": "*", "state": "healthy", "port": "80"},
+    ):
+        with pytest.raises(urllib.error.HTTPError) as info:
+            aws.control("POST", "target-health", body)
+        assert info.value.code == 400, body
+    with pytest.raises(urllib.error.HTTPError) as info:
+        aws.control("POST", "config", {"initial_health_reads": -1})
+    assert info.value.code == 400
+    # an override for a group that does not exist (yet) is accepted
+    assert aws.control("POST", "target-health", {"target_group": "later", "target": "*", "state": "healthy"}) == {
+        "overrides": 1,
+        "target_groups": [],
+    }
+    with pytest.raises(urllib.error.HTTPError) as info:
+        moto.control("POST", "target-health", {"target_group": "g", "target": "*", "state": "healthy"})
+    assert info.value.code == 409
+
+
+def test_l_initial_health_reads_flag() -> None:
+    emulator = Emulator("--initial-health-reads", "2")
+    try:
+        assert emulator.control("GET", "config") == {
+            "pristine": False,
+            "associating_reads": 1,
+            "initial_health_reads": 2,
+        }
+        arn, one, _ = health_setup(emulator)
+        emulator.elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": one}])
+        assert [states_of(emulator, arn)[f"{one}:80"] for _ in range(3)] == [INITIAL, INITIAL, HEALTHY]
+    finally:
+        assert emulator.stop() == 0
+
+
+# ---------------------------------------------------------------------------
 # Control endpoints
 # ---------------------------------------------------------------------------
 
@@ -973,7 +1605,7 @@ def test_reset_releases_a_held_request(aws: Emulator) -> None:
 
 
 def test_pristine_serves_the_control_api(moto: Emulator) -> None:
-    assert moto.control("GET", "config") == {"pristine": True, "associating_reads": 1}
+    assert moto.control("GET", "config") == {"pristine": True, "associating_reads": 1, "initial_health_reads": 1}
     moto.control("POST", "faults", {"action": "CreateVpc", "code": "InternalError"})
     err = error_of(moto.ec2.create_vpc, CidrBlock="10.0.0.0/16")
     assert status_of(err) == 500
