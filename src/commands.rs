@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::aws::ec2::SdkEc2;
-use crate::aws::{label, ConnectOptions, Ec2};
+use crate::aws::elbv2::SdkElbv2;
+use crate::aws::{label, Aws, ConnectOptions, Ec2, Elbv2, Scope};
 use crate::cli::{Cli, Command, Global};
 use crate::engine::events::{EventSink, RunOutcome};
 use crate::engine::journal::{ChangeStatus, Journal, JournalError};
@@ -99,9 +100,10 @@ fn validate(path: &Path) -> Result<i32> {
     Ok(exit::SUCCESS)
 }
 
-/// AWS, a reporter, and the resolved VPC for one command.
+/// AWS and a reporter for one command.
 struct Session {
     ec2: Arc<dyn Ec2>,
+    elb: Arc<dyn Elbv2>,
     events: Box<dyn EventSink>,
 }
 
@@ -119,7 +121,7 @@ async fn connect(g: &Global, rb: &Runbook) -> Result<Session> {
         Output::Text => Box::new(TextReporter::new(std::io::stderr())),
         Output::Json => Box::new(JsonReporter::new(std::io::stdout())),
     };
-    Ok(Session { ec2: Arc::new(SdkEc2::new(&config)), events })
+    Ok(Session { ec2: Arc::new(SdkEc2::new(&config)), elb: Arc::new(SdkElbv2::new(&config)), events })
 }
 
 /// The VPC the runbook names: exactly one, or an error at the `vpc:` line.
@@ -161,8 +163,15 @@ fn step_fail(rb: &Runbook, step: &crate::runbook::StepId, e: StepError) -> Fail 
     }
 }
 
-async fn preflight(ec2: &dyn Ec2, rb: &Runbook, vpc_id: &str) -> Result<crate::plan::Plan> {
-    let net = ec2.snapshot(vpc_id).await.map_err(|e| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")))?;
+impl Session {
+    fn aws(&self) -> Aws<'_> {
+        Aws { ec2: self.ec2.as_ref(), elb: self.elb.as_ref() }
+    }
+}
+
+async fn preflight(aws: Aws<'_>, rb: &Runbook, vpc_id: &str) -> Result<crate::plan::Plan> {
+    let scope = rb.steps.iter().fold(Scope::NETWORK, |acc, s| acc.union(s.spec.step().scope()));
+    let net = aws.snapshot(vpc_id, scope).await.map_err(|e| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")))?;
     crate::plan::build(rb, net).map_err(|(step, e)| step_fail(rb, &step, e))
 }
 
@@ -170,7 +179,7 @@ async fn plan(g: &Global, path: &Path) -> Result<i32> {
     let rb = runbook::load(path)?;
     let s = connect(g, &rb).await?;
     let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
-    let plan = preflight(s.ec2.as_ref(), &rb, &vpc_id).await?;
+    let plan = preflight(s.aws(), &rb, &vpc_id).await?;
     match g.output {
         Output::Text => print!("{}", crate::plan::render_text(&plan)),
         Output::Json => println!("{}", serde_json::to_string_pretty(&plan).expect("plan serializes")),
@@ -308,12 +317,12 @@ async fn apply(g: &Global, path: &Path, yes: bool, on_failure: OnFailure) -> Res
         ));
     }
     let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
-    let plan = preflight(s.ec2.as_ref(), &rb, &vpc_id).await?;
+    let plan = preflight(s.aws(), &rb, &vpc_id).await?;
     if !yes {
         eprint!("{}", crate::plan::render_text(&plan));
         confirm(yes, &format!("Apply {} change(s) to {vpc_id}?", plan.change_count()))?;
     }
-    let engine = Engine::new(s.ec2.as_ref(), s.events.as_ref(), journal, new_run_id(), vpc_id.clone());
+    let engine = Engine::new(s.aws(), s.events.as_ref(), journal, new_run_id(), vpc_id.clone());
     stop_on_signal(&engine);
     let report = engine.run(&rb, "apply", &[], on_failure).await?;
     Ok(finish(report, &vpc_id))
@@ -336,13 +345,13 @@ async fn resume(g: &Global, path: &Path, yes: bool, force: bool, on_failure: OnF
     }
     if run.rolling_back {
         confirm(yes, &format!("Run {} was interrupted while rolling back. Finish the rollback of {}?", run.run_id, run.vpc_id))?;
-        let engine = Engine::new(s.ec2.as_ref(), s.events.as_ref(), journal, run.run_id.clone(), run.vpc_id.clone());
+        let engine = Engine::new(s.aws(), s.events.as_ref(), journal, run.run_id.clone(), run.vpc_id.clone());
         let report = engine.rollback(&rb, "finishing an interrupted rollback").await?;
         return Ok(finish(report, &run.vpc_id));
     }
     let left: Vec<_> = rb.steps.iter().filter(|st| !run.done_steps.contains(&st.id)).map(|st| st.id.to_string()).collect();
     confirm(yes, &format!("Resume run {} on {} with step(s) {}?", run.run_id, run.vpc_id, left.join(", ")))?;
-    let engine = Engine::new(s.ec2.as_ref(), s.events.as_ref(), journal, run.run_id.clone(), run.vpc_id.clone());
+    let engine = Engine::new(s.aws(), s.events.as_ref(), journal, run.run_id.clone(), run.vpc_id.clone());
     stop_on_signal(&engine);
     let report = engine.run(&rb, "resume", &run.done_steps, on_failure).await?;
     Ok(finish(report, &run.vpc_id))
@@ -372,7 +381,7 @@ async fn rollback(g: &Global, path: &Path, yes: bool) -> Result<i32> {
         confirm(yes, &format!("Roll back {} change(s) on {}?", todo.len(), last.vpc_id))?;
     }
     let run_id = state.interrupted().map_or_else(new_run_id, |r| r.run_id.clone());
-    let engine = Engine::new(s.ec2.as_ref(), s.events.as_ref(), journal, run_id, last.vpc_id.clone());
+    let engine = Engine::new(s.aws(), s.events.as_ref(), journal, run_id, last.vpc_id.clone());
     let report = engine.rollback(&rb, "requested with `dualstack rollback`").await?;
     Ok(finish(report, &last.vpc_id))
 }

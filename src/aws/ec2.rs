@@ -21,7 +21,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use super::*;
 use crate::ipv6::Ipv6Net;
 
-/// Error codes that mean "slow down, nothing was applied".
+/// Error codes that mean "slow down, nothing was applied" (EC2, ELBv2).
 const THROTTLING: &[&str] = &["RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled"];
 const WRITE_ATTEMPTS: u32 = 8;
 
@@ -40,7 +40,7 @@ impl SdkEc2 {
 }
 
 /// Convert an SDK error; a 5xx answer is treated as "may have been applied".
-fn err<E, R>(op: &'static str, e: SdkError<E, R>) -> AwsError
+pub(crate) fn err<E, R>(op: &'static str, e: SdkError<E, R>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + HttpStatus,
@@ -65,7 +65,7 @@ impl HttpStatus for aws_smithy_runtime_api::http::Response {
 }
 
 /// Run a write, retrying only throttling errors with exponential backoff.
-async fn write<T, F, Fut>(op: &'static str, mut call: F) -> Result<T, AwsError>
+pub(crate) async fn write<T, F, Fut>(op: &'static str, mut call: F) -> Result<T, AwsError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, AwsError>>,
@@ -348,7 +348,7 @@ impl Ec2 for SdkEc2 {
             self.read_egress_only_gateways(vpc_id),
             self.read_security_groups(vpc_id),
         )?;
-        Ok(Network { vpc, subnets, route_tables, internet_gateways, egress_only_gateways, security_groups })
+        Ok(Network { vpc, subnets, route_tables, internet_gateways, egress_only_gateways, security_groups, ..Network::default() })
     }
 
     async fn vpc(&self, vpc_id: &str) -> Result<Vpc, AwsError> {
@@ -357,6 +357,105 @@ impl Ec2 for SdkEc2 {
 
     async fn subnets(&self, vpc_id: &str) -> Result<Vec<Subnet>, AwsError> {
         self.read_subnets(vpc_id).await
+    }
+
+    async fn compute(&self, vpc_id: &str) -> Result<(Vec<Instance>, Vec<Interface>), AwsError> {
+        let reservations: Vec<_> = self
+            .read
+            .describe_instances()
+            .filters(filter("vpc-id", [vpc_id]))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| err("ec2:DescribeInstances", e))?;
+        let mut instances: Vec<Instance> = reservations
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter(|i| i.state().and_then(|s| s.name()).is_none_or(|n| n.as_str() != "terminated"))
+            .map(|i| Instance {
+                id: i.instance_id().unwrap_or_default().to_string(),
+                name: name_tag(i.tags()),
+                instance_type: i.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                subnet_id: i.subnet_id().unwrap_or_default().to_string(),
+                state: i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default(),
+                ipv6_supported: None,
+            })
+            .collect();
+        instances.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut types: Vec<String> = instances.iter().map(|i| i.instance_type.clone()).filter(|t| !t.is_empty()).collect();
+        types.sort();
+        types.dedup();
+        for chunk in types.chunks(100) {
+            let out = self
+                .read
+                .describe_instance_types()
+                .set_instance_types(Some(chunk.iter().map(|t| aws_sdk_ec2::types::InstanceType::from(t.as_str())).collect()))
+                .send()
+                .await
+                .map_err(|e| err("ec2:DescribeInstanceTypes", e))?;
+            for t in out.instance_types() {
+                let name = t.instance_type().map(|x| x.as_str().to_string()).unwrap_or_default();
+                let v6 = t.network_info().and_then(|n| n.ipv6_supported());
+                for i in instances.iter_mut().filter(|i| i.instance_type == name) {
+                    i.ipv6_supported = v6;
+                }
+            }
+        }
+        let enis: Vec<_> = self
+            .read
+            .describe_network_interfaces()
+            .filters(filter("vpc-id", [vpc_id]))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| err("ec2:DescribeNetworkInterfaces", e))?;
+        let mut interfaces: Vec<Interface> = enis
+            .iter()
+            .map(|n| Interface {
+                id: n.network_interface_id().unwrap_or_default().to_string(),
+                subnet_id: n.subnet_id().unwrap_or_default().to_string(),
+                private_ips: n.private_ip_addresses().iter().filter_map(|p| p.private_ip_address()).map(str::to_string).collect(),
+                ipv6_addresses: n.ipv6_addresses().iter().filter_map(|a| a.ipv6_address()).map(str::to_string).collect(),
+                instance_id: n.attachment().and_then(|a| a.instance_id()).map(str::to_string),
+                device_index: n.attachment().and_then(|a| a.device_index()),
+            })
+            .collect();
+        interfaces.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok((instances, interfaces))
+    }
+
+    async fn assign_ipv6_address(&self, interface_id: &str) -> Result<String, AwsError> {
+        const OP: &str = "ec2:AssignIpv6Addresses";
+        let out = write(OP, || async {
+            self.write
+                .assign_ipv6_addresses()
+                .network_interface_id(interface_id)
+                .ipv6_address_count(1)
+                .send()
+                .await
+                .map_err(|e| err(OP, e))
+        })
+        .await?;
+        out.assigned_ipv6_addresses().first().cloned().ok_or_else(|| AwsError::local(OP, "AWS assigned no address"))
+    }
+
+    async fn unassign_ipv6_address(&self, interface_id: &str, address: &str) -> Result<(), AwsError> {
+        const OP: &str = "ec2:UnassignIpv6Addresses";
+        write(OP, || async {
+            self.write
+                .unassign_ipv6_addresses()
+                .network_interface_id(interface_id)
+                .ipv6_addresses(address)
+                .send()
+                .await
+                .map_err(|e| err(OP, e))
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn associate_vpc_ipv6(&self, vpc_id: &str, source: &VpcIpv6Source) -> Result<Ipv6Block, AwsError> {

@@ -3,6 +3,7 @@
 //! exercised against the emulator by the integration tests.
 
 pub mod ec2;
+pub mod elbv2;
 pub mod error;
 pub mod model;
 pub mod wait;
@@ -43,6 +44,11 @@ pub trait Ec2: Send + Sync {
     async fn vpc(&self, vpc_id: &str) -> Result<Vpc, AwsError>;
     /// Just the subnets of the VPC (for waiting on their IPv6 blocks).
     async fn subnets(&self, vpc_id: &str) -> Result<Vec<Subnet>, AwsError>;
+    /// Instances (with whether their type supports IPv6) and interfaces.
+    async fn compute(&self, vpc_id: &str) -> Result<(Vec<Instance>, Vec<Interface>), AwsError>;
+    /// AssignIpv6Addresses with a count of one; returns the address.
+    async fn assign_ipv6_address(&self, interface_id: &str) -> Result<String, AwsError>;
+    async fn unassign_ipv6_address(&self, interface_id: &str, address: &str) -> Result<(), AwsError>;
 
     async fn associate_vpc_ipv6(&self, vpc_id: &str, source: &VpcIpv6Source) -> Result<Ipv6Block, AwsError>;
     async fn disassociate_vpc_ipv6(&self, association_id: &str) -> Result<(), AwsError>;
@@ -73,6 +79,76 @@ pub trait Ec2: Send + Sync {
         description: Option<&str>,
     ) -> Result<String, AwsError>;
     async fn revoke_rule(&self, group_id: &str, direction: Direction, rule_id: &str) -> Result<(), AwsError>;
+}
+
+/// A target group to create: a copy of an existing one with another name
+/// and IP address type.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NewTargetGroup {
+    pub name: String,
+    pub protocol: Option<String>,
+    pub protocol_version: Option<String>,
+    pub port: Option<i32>,
+    pub vpc_id: String,
+    pub target_type: String,
+    pub ip_address_type: String,
+    pub health_check: HealthCheck,
+    pub attributes: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// The Elastic Load Balancing (v2) operations a cutover needs.
+#[async_trait]
+pub trait Elbv2: Send + Sync {
+    /// The VPC's load balancers (with listeners and rules) and target groups
+    /// (with targets and their health, attributes and tags).
+    async fn load_balancing(&self, vpc_id: &str) -> Result<(Vec<LoadBalancer>, Vec<TargetGroup>), AwsError>;
+    async fn target_health(&self, target_group_arn: &str) -> Result<Vec<Target>, AwsError>;
+    async fn set_ip_address_type(&self, load_balancer_arn: &str, ip_address_type: &str) -> Result<(), AwsError>;
+    /// Create the group (and set its attributes); returns its ARN.
+    async fn create_target_group(&self, group: &NewTargetGroup) -> Result<String, AwsError>;
+    async fn delete_target_group(&self, arn: &str) -> Result<(), AwsError>;
+    async fn register_targets(&self, arn: &str, targets: &[Target]) -> Result<(), AwsError>;
+    async fn deregister_targets(&self, arn: &str, targets: &[Target]) -> Result<(), AwsError>;
+    /// Replace a listener's default action (no rule) or a rule's actions
+    /// with one weighted forward action.
+    async fn set_forward(&self, listener_arn: &str, rule_arn: Option<&str>, forward: &Forward) -> Result<(), AwsError>;
+}
+
+/// Both services, and the one way steps read state: a snapshot of what
+/// `scope` asks for, read concurrently.
+#[derive(Clone, Copy)]
+pub struct Aws<'a> {
+    pub ec2: &'a dyn Ec2,
+    pub elb: &'a dyn Elbv2,
+}
+
+impl Aws<'_> {
+    pub async fn snapshot(&self, vpc_id: &str, scope: Scope) -> Result<Network, AwsError> {
+        let network = async {
+            if scope.network { self.ec2.snapshot(vpc_id).await.map(Some) } else { Ok(None) }
+        };
+        let lb = async {
+            if scope.load_balancing { self.elb.load_balancing(vpc_id).await.map(Some) } else { Ok(None) }
+        };
+        let compute = async {
+            if scope.compute { self.ec2.compute(vpc_id).await.map(Some) } else { Ok(None) }
+        };
+        let (network, lb, compute) = tokio::try_join!(network, lb, compute)?;
+        let mut net = match network {
+            Some(n) => n,
+            None => Network { vpc: self.ec2.vpc(vpc_id).await?, ..Network::default() },
+        };
+        if let Some((lbs, tgs)) = lb {
+            net.load_balancers = lbs;
+            net.target_groups = tgs;
+        }
+        if let Some((instances, interfaces)) = compute {
+            net.instances = instances;
+            net.interfaces = interfaces;
+        }
+        Ok(net)
+    }
 }
 
 /// How to reach AWS: the usual chain (env, profile, SSO, IMDS) with the

@@ -209,7 +209,8 @@ pub struct SecurityGroup {
     pub rules: Vec<SgRule>,
 }
 
-/// Everything a network step can read about one VPC.
+/// Everything a step can read about one VPC. The load-balancing and compute
+/// parts are filled only when the snapshot's [`Scope`] asks for them.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Network {
     pub vpc: Vpc,
@@ -218,6 +219,10 @@ pub struct Network {
     pub internet_gateways: Vec<String>,
     pub egress_only_gateways: Vec<String>,
     pub security_groups: Vec<SecurityGroup>,
+    pub load_balancers: Vec<LoadBalancer>,
+    pub target_groups: Vec<TargetGroup>,
+    pub instances: Vec<Instance>,
+    pub interfaces: Vec<Interface>,
 }
 
 impl Network {
@@ -239,6 +244,50 @@ impl Network {
     pub fn security_group_mut(&mut self, id: &str) -> Option<&mut SecurityGroup> {
         self.security_groups.iter_mut().find(|g| g.id == id)
     }
+    pub fn load_balancer(&self, arn: &str) -> Option<&LoadBalancer> {
+        self.load_balancers.iter().find(|l| l.arn == arn)
+    }
+    pub fn load_balancer_mut(&mut self, arn: &str) -> Option<&mut LoadBalancer> {
+        self.load_balancers.iter_mut().find(|l| l.arn == arn)
+    }
+    pub fn target_group(&self, arn: &str) -> Option<&TargetGroup> {
+        self.target_groups.iter().find(|t| t.arn == arn)
+    }
+    pub fn target_group_named(&self, name: &str) -> Option<&TargetGroup> {
+        self.target_groups.iter().find(|t| t.name == name)
+    }
+    pub fn target_group_mut(&mut self, arn: &str) -> Option<&mut TargetGroup> {
+        self.target_groups.iter_mut().find(|t| t.arn == arn)
+    }
+    pub fn instance(&self, id: &str) -> Option<&Instance> {
+        self.instances.iter().find(|i| i.id == id)
+    }
+    pub fn interface(&self, id: &str) -> Option<&Interface> {
+        self.interfaces.iter().find(|i| i.id == id)
+    }
+    /// The interface holding a private IPv4 address (an ip target).
+    pub fn interface_with_ip(&self, ip: &str) -> Option<&Interface> {
+        self.interfaces.iter().find(|i| i.private_ips.iter().any(|p| p == ip))
+    }
+    /// An instance's primary interface (device index 0).
+    pub fn primary_interface(&self, instance_id: &str) -> Option<&Interface> {
+        self.interfaces
+            .iter()
+            .filter(|i| i.instance_id.as_deref() == Some(instance_id))
+            .min_by_key(|i| i.device_index.unwrap_or(i32::MAX))
+    }
+    /// Listener and rule forward actions that send traffic to `tg_arn`.
+    pub fn forwards_to<'a>(&'a self, tg_arn: &'a str) -> impl Iterator<Item = (&'a LoadBalancer, &'a Listener, Option<&'a ListenerRule>, &'a Forward)> + 'a {
+        self.load_balancers.iter().flat_map(move |lb| {
+            lb.listeners.iter().flat_map(move |l| {
+                let default = l.default_actions.forward.as_ref().filter(|f| f.weight_of(tg_arn).is_some()).map(|f| (lb, l, None, f));
+                let rules = l.rules.iter().filter_map(move |r| {
+                    r.actions.forward.as_ref().filter(|f| f.weight_of(tg_arn).is_some()).map(|f| (lb, l, Some(r), f))
+                });
+                default.into_iter().chain(rules)
+            })
+        })
+    }
 }
 
 /// Human label for a resource: `subnet-0abc (app-1a)`.
@@ -246,5 +295,169 @@ pub fn label(id: &str, name: Option<&str>) -> String {
     match name {
         Some(n) if n != id => format!("{id} ({n})"),
         _ => id.to_string(),
+    }
+}
+
+/// One target group and weight in a forward action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeightedGroup {
+    pub arn: String,
+    pub weight: i32,
+}
+
+/// A forward action: the only kind of listener action dualstack rewrites.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forward {
+    pub groups: Vec<WeightedGroup>,
+    /// Target-group stickiness across the weighted groups: (enabled, seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stickiness: Option<(bool, i32)>,
+}
+
+impl Forward {
+    pub fn weight_of(&self, arn: &str) -> Option<i32> {
+        self.groups.iter().find(|g| g.arn == arn).map(|g| g.weight)
+    }
+}
+
+/// A listener's default action or a rule's action list, reduced to what a
+/// migration needs: the forward action, and how many actions there are (an
+/// authenticate action before the forward, for example).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Actions {
+    pub forward: Option<Forward>,
+    pub count: usize,
+    /// Action types, for messages (`authenticate-oidc`, `forward`, ...).
+    pub kinds: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ListenerRule {
+    pub arn: String,
+    pub priority: String,
+    pub actions: Actions,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Listener {
+    pub arn: String,
+    pub port: i32,
+    pub protocol: String,
+    pub default_actions: Actions,
+    /// Non-default rules.
+    pub rules: Vec<ListenerRule>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LoadBalancer {
+    pub arn: String,
+    pub name: String,
+    /// `application`, `network` or `gateway`.
+    pub kind: String,
+    pub scheme: String,
+    /// `ipv4`, `dualstack` or `dualstack-without-public-ipv4`.
+    pub ip_address_type: String,
+    pub subnet_ids: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub dns_name: String,
+    pub listeners: Vec<Listener>,
+}
+
+/// Health-check settings copied verbatim onto a replacement group.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    pub enabled: Option<bool>,
+    pub protocol: Option<String>,
+    pub port: Option<String>,
+    pub path: Option<String>,
+    pub interval_seconds: Option<i32>,
+    pub timeout_seconds: Option<i32>,
+    pub healthy_threshold: Option<i32>,
+    pub unhealthy_threshold: Option<i32>,
+    pub matcher_http: Option<String>,
+    pub matcher_grpc: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// Instance ID or IP address.
+    pub id: String,
+    pub port: Option<i32>,
+    #[serde(default)]
+    pub availability_zone: Option<String>,
+    /// `initial`, `healthy`, `unhealthy`, `unused`, `draining`, `unavailable`.
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TargetGroup {
+    pub arn: String,
+    pub name: String,
+    pub protocol: Option<String>,
+    pub protocol_version: Option<String>,
+    pub port: Option<i32>,
+    pub vpc_id: String,
+    /// `instance`, `ip`, `lambda` or `alb`.
+    pub target_type: String,
+    /// `ipv4` or `ipv6`.
+    pub ip_address_type: String,
+    pub health_check: HealthCheck,
+    pub attributes: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+    pub targets: Vec<Target>,
+}
+
+impl TargetGroup {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A network interface, for the IPv6 addresses of targets.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Interface {
+    pub id: String,
+    pub subnet_id: String,
+    pub private_ips: Vec<String>,
+    pub ipv6_addresses: Vec<String>,
+    pub instance_id: Option<String>,
+    pub device_index: Option<i32>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Instance {
+    pub id: String,
+    pub name: Option<String>,
+    pub instance_type: String,
+    pub subnet_id: String,
+    pub state: String,
+    /// Whether the instance type supports IPv6 (DescribeInstanceTypes).
+    pub ipv6_supported: Option<bool>,
+}
+
+/// What of a VPC a step reads: the network (EC2), the load balancers (ELBv2),
+/// the compute (instances and interfaces). Steps read only what they need.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub network: bool,
+    pub load_balancing: bool,
+    pub compute: bool,
+}
+
+impl Scope {
+    pub const NETWORK: Scope = Scope { network: true, load_balancing: false, compute: false };
+    pub const ALL: Scope = Scope { network: true, load_balancing: true, compute: true };
+
+    pub fn union(self, other: Scope) -> Scope {
+        Scope {
+            network: self.network || other.network,
+            load_balancing: self.load_balancing || other.load_balancing,
+            compute: self.compute || other.compute,
+        }
     }
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::aws::wait::{Probe, Waiter};
-use crate::aws::{AwsError, Ec2, Network};
+use crate::aws::{Aws, AwsError, Network, Scope};
 use crate::runbook::{Runbook, RunbookStep, StepId};
 use crate::steps::{Change, StepCx, StepError};
 use events::{Event, EventSink, RunOutcome};
@@ -64,7 +64,7 @@ pub struct Report {
 }
 
 pub struct Engine<'a> {
-    pub ec2: &'a dyn Ec2,
+    pub aws: Aws<'a>,
     pub events: &'a dyn EventSink,
     pub journal: Journal,
     pub run_id: String,
@@ -88,9 +88,9 @@ pub fn new_run_id() -> String {
 }
 
 impl<'a> Engine<'a> {
-    pub fn new(ec2: &'a dyn Ec2, events: &'a dyn EventSink, journal: Journal, run_id: String, vpc_id: String) -> Engine<'a> {
+    pub fn new(aws: Aws<'a>, events: &'a dyn EventSink, journal: Journal, run_id: String, vpc_id: String) -> Engine<'a> {
         Engine {
-            ec2,
+            aws,
             events,
             journal,
             run_id,
@@ -105,7 +105,8 @@ impl<'a> Engine<'a> {
 
     fn cx<'s>(&'s self, step: &'s StepId) -> StepCx<'s> {
         StepCx {
-            ec2: self.ec2,
+            ec2: self.aws.ec2,
+            elb: self.aws.elb,
             events: self.events,
             step,
             vpc_id: &self.vpc_id,
@@ -200,8 +201,8 @@ impl<'a> Engine<'a> {
         Ok(self.report(outcome, None, undo_failure))
     }
 
-    async fn snapshot(&self) -> Result<Network, AwsError> {
-        self.ec2.snapshot(&self.vpc_id).await
+    async fn snapshot(&self, scope: Scope) -> Result<Network, AwsError> {
+        self.aws.snapshot(&self.vpc_id, scope).await
     }
 
     async fn run_step(&mut self, step: &RunbookStep) -> Result<(), StepFailure> {
@@ -211,7 +212,11 @@ impl<'a> Engine<'a> {
         let kind = step.spec.step().kind();
         self.record(Record::StepStarted { step: step.id.clone(), kind: kind.to_string() })?;
         self.events.emit(Event::StepStarted { step: step.id.to_string(), kind: kind.to_string() });
-        let net = self.snapshot().await.map_err(StepError::from)?;
+        let scope = step.spec.step().scope();
+        let net = self.snapshot(scope).await.map_err(StepError::from)?;
+        for message in step.spec.step().warnings(&net) {
+            self.events.emit(Event::Warning { message: format!("step {}: {message}", step.id) });
+        }
         let mut pending: VecDeque<Change> = step.spec.step().check(&net)?.into();
         let mut count = 0;
         while let Some(change) = pending.pop_front() {
@@ -223,7 +228,7 @@ impl<'a> Engine<'a> {
             if change.creates_dependency() {
                 // What comes next refers to what was just created: re-check
                 // against live state rather than patching the old list.
-                let net = self.snapshot().await.map_err(StepError::from)?;
+                let net = self.snapshot(scope).await.map_err(StepError::from)?;
                 pending = step.spec.step().check(&net)?.into();
             }
             if count > 10_000 {
@@ -244,10 +249,11 @@ impl<'a> Engine<'a> {
     async fn verify(&self, step: &RunbookStep) -> Result<(), StepError> {
         let spec = step.spec.step();
         let vpc = self.vpc_id.as_str();
-        let ec2 = self.ec2;
+        let aws = self.aws;
+        let scope = spec.scope();
         self.verify_waiter
             .until(&format!("step {} to verify", step.id), || async move {
-                let net = ec2.snapshot(vpc).await?;
+                let net = aws.snapshot(vpc, scope).await?;
                 let missing = match spec.check(&net) {
                     Ok(m) => m,
                     Err(e) => return Ok(Probe::Terminal(e.to_string())),
@@ -270,7 +276,7 @@ impl<'a> Engine<'a> {
             Ok(outcome) => outcome,
             Err(e) if e.is_ambiguous() => {
                 // The call may have happened: read state instead of guessing.
-                let net = self.snapshot().await.map_err(StepError::from)?;
+                let net = self.snapshot(Scope::ALL).await.map_err(StepError::from)?;
                 match change.reconcile(&net) {
                     Some(outcome) => {
                         self.events.emit(Event::ChangeReconciled { step: step.to_string(), seq, applied: true });
@@ -304,7 +310,7 @@ impl<'a> Engine<'a> {
         if unconfirmed.is_empty() {
             return Ok(());
         }
-        let net = self.snapshot().await?;
+        let net = self.snapshot(Scope::ALL).await?;
         for c in unconfirmed {
             match c.change.reconcile(&net) {
                 Some(outcome) => {
@@ -339,7 +345,7 @@ impl<'a> Engine<'a> {
             // idempotent, and undos within a step touch distinct resources.
             let fresh = !matches!(&net, Some((s, r, _)) if *s == c.step && *r == c.run);
             if fresh {
-                net = Some((c.step.clone(), c.run.clone(), self.snapshot().await?));
+                net = Some((c.step.clone(), c.run.clone(), self.snapshot(c.change.scope()).await?));
             }
             let (_, _, snapshot) = net.as_ref().expect("set above");
             self.record(Record::UndoIntent { seq: c.seq })?;

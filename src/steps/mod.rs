@@ -28,13 +28,14 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::aws::wait::{Probe, WaitError, Waiter};
-use crate::aws::{AwsError, Ec2, Network};
+use crate::aws::{AwsError, Ec2, Elbv2, Network, Scope};
 use crate::engine::events::EventSink;
 use crate::runbook::{Pos, StepId, ValidateCx};
 
 /// What a step needs while it talks to AWS.
 pub struct StepCx<'a> {
     pub ec2: &'a dyn Ec2,
+    pub elb: &'a dyn Elbv2,
     pub events: &'a dyn EventSink,
     pub step: &'a StepId,
     pub vpc_id: &'a str,
@@ -80,6 +81,14 @@ impl StepError {
 /// A configured step of a runbook.
 pub trait Step: Send + Sync {
     fn kind(&self) -> &'static str;
+    /// What of the VPC the step reads.
+    fn scope(&self) -> Scope {
+        Scope::NETWORK
+    }
+    /// Things worth a person's attention that do not stop the step.
+    fn warnings(&self, _net: &Network) -> Vec<String> {
+        Vec::new()
+    }
     /// What is missing in `net`, in the order it must be applied.
     fn check(&self, net: &Network) -> Result<Vec<Change>, StepError>;
     /// Whether the step's resources have finished changing (for example an
@@ -147,6 +156,15 @@ impl Change {
     /// (so the engine re-checks the step once it is applied).
     pub fn creates_dependency(&self) -> bool {
         matches!(self, Change::Ipv6DefaultRoute(c) if c.creates_dependency())
+    }
+
+    /// What must be read to reconcile or undo this change.
+    pub fn scope(&self) -> Scope {
+        match self {
+            Change::VpcIpv6Cidr(_) | Change::SubnetIpv6(_) | Change::Ipv6DefaultRoute(_) | Change::SecurityGroupIpv6(_) => {
+                Scope::NETWORK
+            }
+        }
     }
 
     /// The state after this change, as far as it can be known beforehand.

@@ -262,10 +262,13 @@ with Describe, Get or List.
     healthy: none); with ``reason`` only the given description is used.
     The target group is matched by name or ARN at read time, so it need not
     exist yet. Answer: ``{"overrides": <number set>, "target_groups": [ARNs
-    of existing groups it designates]}``. 409 in ``--pristine`` mode.
+    of existing groups it designates]}``.
 ``GET  /_emulator/target-health``  -> ``{"overrides": [...]}`` (in the order set)
 ``POST /_emulator/target-health/clear``
     Removes every override.
+    The three target-health endpoints answer 409 with ``--pristine`` (there
+    is no health model to override); ``initial_health_reads`` is accepted by
+    ``/_emulator/config`` there but has no effect.
 ``POST /_emulator/reset``
     Resets every moto backend (moto's own reset) and the emulator's state:
     call log, faults, hold (a held request is released), target health
@@ -988,12 +991,15 @@ def correct_ipv6_addresses() -> None:
         )
 
     def used_addresses(backend: Any, subnet: Any) -> set[str]:
-        return {
-            str(ipaddress.ip_address(str(address)))
-            for eni in backend.get_all_network_interfaces()
-            if eni.subnet is not None and eni.subnet.id == subnet.id
-            for address in eni.ipv6_addresses or []
-        }
+        used = set()
+        for eni in backend.get_all_network_interfaces():
+            if eni.subnet is not None and eni.subnet.id == subnet.id:
+                for address in eni.ipv6_addresses or []:
+                    try:
+                        used.add(str(ipaddress.ip_address(str(address))))
+                    except ValueError:
+                        used.add(str(address))
+        return used
 
     def checked(subnet: Any, address: Any, blocks: list[ipaddress.IPv6Network]) -> str:
         try:
