@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod engine;
 pub mod exit;
+pub mod health;
 pub mod ipv6;
 pub mod plan;
 pub mod runbook;

@@ -249,6 +249,19 @@ impl Elbv2 for SdkElbv2 {
         Ok(targets)
     }
 
+    async fn target_group_arn(&self, name: &str) -> Result<Option<String>, AwsError> {
+        const OP: &str = "elasticloadbalancing:DescribeTargetGroups";
+        let req = self.read.describe_target_groups();
+        let req = if name.starts_with("arn:") { req.target_group_arns(name) } else { req.names(name) };
+        match req.send().await {
+            Ok(out) => Ok(out.target_groups().first().and_then(|t| t.target_group_arn()).map(str::to_string)),
+            Err(e) => {
+                let e = err(OP, e);
+                if e.code() == "TargetGroupNotFound" { Ok(None) } else { Err(e) }
+            }
+        }
+    }
+
     async fn set_ip_address_type(&self, lb_arn: &str, ip_type: &str) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:SetIpAddressType";
         write(OP, || async {

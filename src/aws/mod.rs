@@ -104,6 +104,8 @@ pub trait Elbv2: Send + Sync {
     /// (with targets and their health, attributes and tags).
     async fn load_balancing(&self, vpc_id: &str) -> Result<(Vec<LoadBalancer>, Vec<TargetGroup>), AwsError>;
     async fn target_health(&self, target_group_arn: &str) -> Result<Vec<Target>, AwsError>;
+    /// A target group's ARN by name (an ARN is returned as is when it exists).
+    async fn target_group_arn(&self, name: &str) -> Result<Option<String>, AwsError>;
     async fn set_ip_address_type(&self, load_balancer_arn: &str, ip_address_type: &str) -> Result<(), AwsError>;
     /// Create the group (and set its attributes); returns its ARN.
     async fn create_target_group(&self, group: &NewTargetGroup) -> Result<String, AwsError>;

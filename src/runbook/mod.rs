@@ -35,7 +35,29 @@ pub struct RawRunbook {
     #[serde(default)]
     pub region: Option<String>,
     pub vpc: String,
+    /// Named health checks, used by the steps' gates.
+    #[serde(default)]
+    pub checks: std::collections::BTreeMap<String, crate::health::RawCheck>,
+    /// Gate timing for every step that does not say otherwise.
+    #[serde(default)]
+    pub gate_defaults: Option<crate::health::gate::RawGate>,
+    /// What a failed gate does, unless a step says otherwise.
+    #[serde(default)]
+    pub on_health_failure: Option<HealthPolicy>,
     pub steps: Vec<RawStep>,
+}
+
+/// What a failed health gate does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthPolicy {
+    /// Roll back this step and every earlier step of the run (back to IPv4).
+    #[default]
+    RollbackAll,
+    /// Roll back this step only, then stop.
+    RollbackStep,
+    /// Leave everything as it is; `resume` or `rollback` later.
+    Pause,
 }
 
 /// A step's identifier: unique in its runbook, `[a-z0-9][a-z0-9_-]*`.
@@ -83,6 +105,9 @@ pub struct RunbookStep {
     pub at: Pos,
     pub confirm: bool,
     pub spec: StepSpec,
+    /// Health gate run after the step's changes (and between traffic stages).
+    pub gate: Option<crate::health::Gate>,
+    pub on_health_failure: HealthPolicy,
 }
 
 /// A validated runbook.

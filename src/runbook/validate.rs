@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Diagnostic, LoadError, Pos, RawRunbook, Ref, Runbook, RunbookStep, Source, StepId, FORMAT_VERSION};
+use crate::health::gate::{RawGate, Timing};
+use crate::health::{Check, Gate};
 use crate::steps::StepSpec;
 
 /// Collects diagnostics while validating, so a user sees every problem at once.
@@ -77,9 +79,28 @@ pub(super) fn runbook(raw: RawRunbook, source: Arc<Source>, hash: String) -> Res
         cx.error("steps", "a runbook needs at least one step");
     }
 
+    // Named checks, then the default gate timing.
+    let mut checks: HashMap<String, Check> = HashMap::new();
+    for (name, raw_check) in raw.checks {
+        let path = format!("checks.{name}");
+        if let Some(c) = raw_check.validate(&path, &mut cx) {
+            checks.insert(name, c);
+        }
+    }
+    let defaults = match &raw.gate_defaults {
+        Some(g) => {
+            if !g.checks.is_empty() {
+                cx.error("gate_defaults.checks", "`gate_defaults` sets timing only").set_help("list checks in each step's `gate`");
+            }
+            g.timing(&Timing::default(), "gate_defaults", &mut cx).unwrap_or_default()
+        }
+        None => Timing::default(),
+    };
+    let policy = raw.on_health_failure.unwrap_or_default();
+
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut steps = Vec::new();
-    for (i, raw_step) in raw.steps.into_iter().enumerate() {
+    for (i, mut raw_step) in raw.steps.into_iter().enumerate() {
         let path = format!("steps[{i}]");
         let id_path = format!("{path}.id");
         let id = StepId::parse(&raw_step.id);
@@ -96,10 +117,22 @@ pub(super) fn runbook(raw: RawRunbook, source: Arc<Source>, hash: String) -> Res
         }
         let confirm = raw_step.confirm;
         let at = cx.at(&path);
+        let on_health_failure = raw_step.on_health_failure.unwrap_or(policy);
+        // A health_gate step's settings are its gate.
+        let (raw_gate, gate_path) = match (raw_step.gate.take(), raw_step.health_gate.as_ref()) {
+            (Some(_), Some(_)) => {
+                cx.error(&format!("{path}.gate"), "a `health_gate` step is its own gate").set_help("put the checks under `health_gate`");
+                (None, String::new())
+            }
+            (Some(g), None) => (Some(g), format!("{path}.gate")),
+            (None, Some(h)) => (Some(h.clone()), format!("{path}.health_gate")),
+            (None, None) => (None, String::new()),
+        };
+        let gate = raw_gate.and_then(|g| gate(&g, &gate_path, &checks, &defaults, &mut cx));
         if let Some(spec) = StepSpec::from_raw(raw_step, &path, &mut cx)
             && let Some(id) = id
         {
-            steps.push(RunbookStep { id, at, confirm, spec });
+            steps.push(RunbookStep { id, at, confirm, spec, gate, on_health_failure });
         }
     }
     if !cx.has_errors() {
@@ -116,6 +149,32 @@ pub(super) fn runbook(raw: RawRunbook, source: Arc<Source>, hash: String) -> Res
         region: raw.region,
         steps,
     })
+}
+
+/// A step's gate: its checks must be defined, and it must have some.
+fn gate(raw: &RawGate, path: &str, checks: &HashMap<String, Check>, defaults: &Timing, cx: &mut ValidateCx) -> Option<Gate> {
+    let timing = raw.timing(defaults, path, cx)?;
+    if raw.checks.is_empty() {
+        cx.error(path, "a gate needs at least one check").set_help("list names from the runbook's `checks:`");
+        return None;
+    }
+    let mut named = Vec::new();
+    for (i, name) in raw.checks.iter().enumerate() {
+        match checks.get(name) {
+            Some(c) => named.push((name.clone(), c.clone())),
+            None => {
+                let mut known: Vec<&String> = checks.keys().collect();
+                known.sort();
+                let help = if known.is_empty() {
+                    "the runbook defines no `checks:`".to_string()
+                } else {
+                    format!("defined checks: {}", known.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "))
+                };
+                cx.error(&format!("{path}.checks[{i}]"), format!("no check named `{name}`")).set_help(help);
+            }
+        }
+    }
+    (named.len() == raw.checks.len()).then(|| Gate { checks: named, timing, at: cx.at(path) })
 }
 
 /// Orderings AWS would reject, visible from the runbook alone: anything that

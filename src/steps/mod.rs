@@ -17,6 +17,7 @@
 //! Registering a new kind: a module here, a field on [`RawStep`], a variant of
 //! [`StepSpec`] and of [`Change`].
 
+pub mod health_gate;
 pub mod ipv6_default_route;
 pub mod resolve;
 pub mod security_group_ipv6;
@@ -231,9 +232,14 @@ pub struct RawStep {
     pub subnet_ipv6: Option<subnet_ipv6::Raw>,
     pub ipv6_default_route: Option<ipv6_default_route::Raw>,
     pub security_group_ipv6: Option<security_group_ipv6::Raw>,
+    /// A step that only runs its gate (its settings are the gate's).
+    pub health_gate: Option<crate::health::gate::RawGate>,
+    /// Health gate after the step's changes (and between traffic stages).
+    pub gate: Option<crate::health::gate::RawGate>,
+    pub on_health_failure: Option<crate::runbook::HealthPolicy>,
 }
 
-pub const KINDS: &[&str] = &["vpc_ipv6_cidr", "subnet_ipv6", "ipv6_default_route", "security_group_ipv6"];
+pub const KINDS: &[&str] = &["vpc_ipv6_cidr", "subnet_ipv6", "ipv6_default_route", "security_group_ipv6", "health_gate"];
 
 /// A validated step configuration.
 #[derive(Debug)]
@@ -242,6 +248,7 @@ pub enum StepSpec {
     SubnetIpv6(subnet_ipv6::Spec),
     Ipv6DefaultRoute(ipv6_default_route::Spec),
     SecurityGroupIpv6(security_group_ipv6::Spec),
+    HealthGate(health_gate::Spec),
 }
 
 impl StepSpec {
@@ -266,6 +273,9 @@ impl StepSpec {
                     .map(StepSpec::SecurityGroupIpv6),
             );
         }
+        if raw.health_gate.is_some() {
+            specs.push(Some(StepSpec::HealthGate(health_gate::Spec)));
+        }
         match specs.len() {
             1 => specs.pop().flatten(),
             0 => {
@@ -287,6 +297,7 @@ impl StepSpec {
             StepSpec::SubnetIpv6(s) => s,
             StepSpec::Ipv6DefaultRoute(s) => s,
             StepSpec::SecurityGroupIpv6(s) => s,
+            StepSpec::HealthGate(s) => s,
         }
     }
 }

@@ -1,0 +1,162 @@
+//! `http`: GET a URL over one address family and compare the status code.
+//!
+//! ```yaml
+//! site-v6: { http: { url: "https://redash.example.com/ping", family: ipv6, expect_status: 200, timeout: 3s } }
+//! ```
+//! The host is resolved here and only addresses of the family are tried, so
+//! the check proves the path over that family (DNS AAAA, routing, security
+//! groups, the server's listening socket). HTTPS uses the system's roots.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use url::Url;
+
+use super::{duration, Family};
+use crate::runbook::ValidateCx;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    pub url: String,
+    #[serde(default = "ipv6")]
+    pub family: Family,
+    #[serde(default)]
+    pub expect_status: Option<u16>,
+    pub timeout: Option<String>,
+}
+
+fn ipv6() -> Family {
+    Family::Ipv6
+}
+
+#[derive(Clone, Debug)]
+pub struct Http {
+    pub url: Url,
+    pub family: Family,
+    pub expect_status: u16,
+    pub timeout: Duration,
+}
+
+impl Raw {
+    pub fn validate(self, path: &str, cx: &mut ValidateCx) -> Option<Http> {
+        let url = match Url::parse(&self.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
+            Ok(_) => {
+                cx.error(&format!("{path}.url"), "only http:// and https:// URLs with a host can be checked");
+                return None;
+            }
+            Err(e) => {
+                cx.error(&format!("{path}.url"), format!("invalid URL: {e}"));
+                return None;
+            }
+        };
+        let timeout = duration(cx, &format!("{path}.timeout"), self.timeout.as_deref(), Duration::from_secs(5))?;
+        Some(Http { url, family: self.family, expect_status: self.expect_status.unwrap_or(200), timeout })
+    }
+}
+
+/// Resolve `host:port` to the addresses of `family`, or say why there are none.
+pub async fn resolve(host: &url::Host<&str>, port: u16, family: Family) -> Result<Vec<SocketAddr>, String> {
+    let all: Vec<SocketAddr> = match host {
+        url::Host::Ipv4(a) => vec![SocketAddr::new((*a).into(), port)],
+        url::Host::Ipv6(a) => vec![SocketAddr::new((*a).into(), port)],
+        url::Host::Domain(d) => tokio::net::lookup_host((*d, port)).await.map_err(|e| format!("resolve {d}: {e}"))?.collect(),
+    };
+    let picked: Vec<SocketAddr> = all.iter().copied().filter(|a| family.admits(a)).collect();
+    if picked.is_empty() {
+        return Err(format!("{host} has no {family:?} address (found: {})", all.iter().map(|a| a.ip().to_string()).collect::<Vec<_>>().join(", ")).replace("Ipv6", "IPv6").replace("Ipv4", "IPv4"));
+    }
+    Ok(picked)
+}
+
+/// Connect to the first address that accepts, within `timeout` in all.
+pub async fn connect(addrs: &[SocketAddr], timeout: Duration) -> Result<(TcpStream, SocketAddr), String> {
+    let mut errors = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    for addr in addrs {
+        match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => return Ok((s, *addr)),
+            Ok(Err(e)) => errors.push(format!("connect {addr}: {e}")),
+            Err(_) => {
+                errors.push(format!("connect {addr}: timed out after {}ms", timeout.as_millis()));
+                break;
+            }
+        }
+    }
+    Err(errors.join("; "))
+}
+
+impl Http {
+    pub async fn run(&self) -> (bool, String) {
+        match tokio::time::timeout(self.timeout, self.get()).await {
+            Ok(Ok((status, addr))) => {
+                let ok = status == self.expect_status;
+                (ok, format!("GET {} via {addr}: HTTP {status}{}", self.url, if ok { "" } else { " (expected a different status)" }))
+            }
+            Ok(Err(e)) => (false, format!("GET {}: {e}", self.url)),
+            Err(_) => (false, format!("GET {}: timed out after {}ms", self.url, self.timeout.as_millis())),
+        }
+    }
+
+    async fn get(&self) -> Result<(u16, SocketAddr), String> {
+        let host = self.url.host().ok_or("no host")?;
+        let port = self.url.port_or_known_default().ok_or("no port")?;
+        let addrs = resolve(&host, port, self.family).await?;
+        let (stream, addr) = connect(&addrs, self.timeout).await?;
+        let host_header = match self.url.port() {
+            Some(p) => format!("{}:{p}", self.url.host_str().unwrap_or_default()),
+            None => self.url.host_str().unwrap_or_default().to_string(),
+        };
+        let path = &self.url[url::Position::BeforePath..url::Position::AfterQuery];
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: dualstack-health\r\nAccept: */*\r\nConnection: close\r\n\r\n");
+        let status = if self.url.scheme() == "https" {
+            let tls = tls_connector()?;
+            let name = rustls::pki_types::ServerName::try_from(self.url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_string())
+                .map_err(|e| format!("TLS server name: {e}"))?;
+            let stream = tls.connect(name, stream).await.map_err(|e| format!("TLS with {addr}: {e}"))?;
+            exchange(stream, &request).await?
+        } else {
+            exchange(stream, &request).await?
+        };
+        Ok((status, addr))
+    }
+}
+
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, request: &str) -> Result<u16, String> {
+    s.write_all(request.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
+    let mut buf = Vec::with_capacity(256);
+    let mut chunk = [0u8; 256];
+    // The status line is all we need.
+    while !buf.windows(2).any(|w| w == b"\r\n") && buf.len() < 8192 {
+        let n = s.read(&mut chunk).await.map_err(|e| format!("receive: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let line = String::from_utf8_lossy(&buf);
+    let line = line.lines().next().unwrap_or("");
+    let mut parts = line.split_whitespace();
+    match (parts.next(), parts.next().and_then(|c| c.parse().ok())) {
+        (Some(v), Some(code)) if v.starts_with("HTTP/") => Ok(code),
+        _ => Err(if line.is_empty() { "connection closed without an answer".into() } else { format!("not an HTTP answer: {line:?}") }),
+    }
+}
+
+fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS set-up: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
