@@ -187,6 +187,10 @@ async fn plan(g: &Global, path: &Path) -> Result<i32> {
     Ok(exit::SUCCESS)
 }
 
+fn runbook_dir(rb: &Runbook) -> PathBuf {
+    rb.path().parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
 fn state_dir(g: &Global, rb_path: &Path) -> PathBuf {
     g.state_dir.clone().unwrap_or_else(|| {
         let parent = rb_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -274,18 +278,21 @@ fn finish(report: Report, vpc_id: &str) -> i32 {
             exit::SUCCESS
         }
         RunOutcome::RolledBack => {
+            let health = report.failure.as_ref().is_some_and(|f| matches!(f.error, StepError::Gate(_)));
             if let Some(f) = &report.failure {
-                eprintln!("error: step `{}` failed: {}", f.step, f.error);
+                if health {
+                    eprintln!("error: step `{}` failed its health gate: {}", f.step, f.error);
+                } else {
+                    eprintln!("error: step `{}` failed: {}", f.step, f.error);
+                }
             }
             eprintln!("rolled back {} change{}: {vpc_id} is back where it was before the run", report.changes_undone, if report.changes_undone == 1 { "" } else { "s" });
-            exit::STEP_FAILED
+            if health { exit::HEALTH_FAILED } else { exit::STEP_FAILED }
         }
         RunOutcome::Paused => {
             if let Some(f) = &report.failure {
                 eprintln!("error: step `{}` failed: {}", f.step, f.error);
-            }
-            if report.failure.is_some() {
-                eprintln!("paused as asked (--on-failure pause); nothing was undone. Fix the cause, then `dualstack resume` or `dualstack rollback`.");
+                eprintln!("paused as asked; nothing was undone. Fix the cause, then `dualstack resume` or `dualstack rollback`.");
             } else {
                 eprintln!("paused by a signal after the call in flight; nothing was undone. Continue with `dualstack resume` or undo with `dualstack rollback`.");
             }
@@ -322,7 +329,8 @@ async fn apply(g: &Global, path: &Path, yes: bool, on_failure: OnFailure) -> Res
         eprint!("{}", crate::plan::render_text(&plan));
         confirm(yes, &format!("Apply {} change(s) to {vpc_id}?", plan.change_count()))?;
     }
-    let engine = Engine::new(s.aws(), s.events.as_ref(), journal, new_run_id(), vpc_id.clone());
+    let mut engine = Engine::new(s.aws(), s.events.as_ref(), journal, new_run_id(), vpc_id.clone());
+    engine.workdir = runbook_dir(&rb);
     stop_on_signal(&engine);
     let report = engine.run(&rb, "apply", &[], on_failure).await?;
     Ok(finish(report, &vpc_id))
@@ -351,7 +359,8 @@ async fn resume(g: &Global, path: &Path, yes: bool, force: bool, on_failure: OnF
     }
     let left: Vec<_> = rb.steps.iter().filter(|st| !run.done_steps.contains(&st.id)).map(|st| st.id.to_string()).collect();
     confirm(yes, &format!("Resume run {} on {} with step(s) {}?", run.run_id, run.vpc_id, left.join(", ")))?;
-    let engine = Engine::new(s.aws(), s.events.as_ref(), journal, run.run_id.clone(), run.vpc_id.clone());
+    let mut engine = Engine::new(s.aws(), s.events.as_ref(), journal, run.run_id.clone(), run.vpc_id.clone());
+    engine.workdir = runbook_dir(&rb);
     stop_on_signal(&engine);
     let report = engine.run(&rb, "resume", &run.done_steps, on_failure).await?;
     Ok(finish(report, &run.vpc_id))

@@ -23,6 +23,9 @@ pub enum Event {
     RollbackStarted { reason: String, changes: usize },
     UndoStarted { step: String, seq: u64, change: Description },
     UndoDone { step: String, seq: u64 },
+    GateStarted { step: String, checks: Vec<String> },
+    Observation { step: String, check: String, ok: bool, detail: String },
+    GatePassed { step: String },
     Warning { message: String },
     RunFinished { outcome: RunOutcome },
 }

@@ -52,6 +52,9 @@ pub enum Record {
     StepDone { step: StepId },
     StepFailed { step: StepId, error: String },
     RollbackStarted { reason: String },
+    /// One health check result during a gate.
+    Observation { step: StepId, observation: crate::health::Observation },
+    GatePassed { step: StepId },
     UndoIntent { seq: u64 },
     UndoDone { seq: u64 },
     Ended { outcome: RunOutcome },
@@ -107,6 +110,24 @@ impl Journal {
         f.sync_data().map_err(io)?;
         self.lines.push(line);
         Ok(())
+    }
+
+    /// Whether `step` has changes applied in `run` that no passed gate has
+    /// covered yet (a run interrupted between a change and its gate).
+    pub fn gate_pending(&self, run: &str, step: &StepId) -> bool {
+        let mut seqs = std::collections::HashSet::new();
+        let mut pending = false;
+        for l in self.lines.iter().filter(|l| l.run == run) {
+            match &l.record {
+                Record::Intent { seq, step: s, .. } if s == step => {
+                    seqs.insert(*seq);
+                }
+                Record::Outcome { seq, .. } if seqs.contains(seq) => pending = true,
+                Record::GatePassed { step: s } if s == step => pending = false,
+                _ => {}
+            }
+        }
+        pending
     }
 
     /// The next change sequence number (unique in this journal).
@@ -284,6 +305,7 @@ impl JournalState {
                         r.failed_step = Some((step.clone(), error.clone()));
                     }
                 }
+                Record::Observation { .. } | Record::GatePassed { .. } => {}
                 Record::RollbackStarted { .. } => {
                     if let Some(r) = state.last_run.as_mut() {
                         r.rolling_back = true;

@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use crate::aws::wait::{Probe, Waiter};
 use crate::aws::{Aws, AwsError, Network, Scope};
-use crate::runbook::{Runbook, RunbookStep, StepId};
+use crate::health::HealthCx;
+use crate::runbook::{HealthPolicy, Runbook, RunbookStep, StepId};
 use crate::steps::{Change, StepCx, StepError};
 use events::{Event, EventSink, RunOutcome};
 use journal::{ChangeStatus, Journal, JournalError, Record};
@@ -73,6 +74,8 @@ pub struct Engine<'a> {
     pub waiter: Waiter,
     /// For read-back after a step (eventual consistency only).
     pub verify_waiter: Waiter,
+    /// Where `command` checks run (the runbook's directory).
+    pub workdir: std::path::PathBuf,
     /// Set (by a signal handler) to stop forward work after the call in
     /// flight: the run is then paused, never left mid-call.
     pub stop: Arc<AtomicBool>,
@@ -98,6 +101,7 @@ impl<'a> Engine<'a> {
             waiter: Waiter::default(),
             verify_waiter: Waiter { deadline: Duration::from_secs(60), ..Waiter::default() },
             stop: Arc::new(AtomicBool::new(false)),
+            workdir: std::path::PathBuf::from("."),
             applied: 0,
             undone: 0,
         }
@@ -173,16 +177,36 @@ impl<'a> Engine<'a> {
                 };
                 self.record(Record::StepFailed { step: step.id.clone(), error: error.to_string() })?;
                 self.events.emit(Event::StepFailed { step: step.id.to_string(), error: error.to_string() });
+                let health = matches!(error, StepError::Gate(_));
                 let failure = Failure { step: step.id.clone(), error };
-                return match on_failure {
-                    OnFailure::Pause => {
+                let policy = if health {
+                    step.on_health_failure
+                } else {
+                    match on_failure {
+                        OnFailure::Pause => HealthPolicy::Pause,
+                        OnFailure::Rollback => HealthPolicy::RollbackAll,
+                    }
+                };
+                return match policy {
+                    HealthPolicy::RollbackStep => {
+                        let reason = format!("step {} failed its health gate: rolling back this step", failure.step);
+                        let (run, id) = (self.run_id.clone(), step.id.clone());
+                        let (outcome, undo_failure) =
+                            self.undo(&reason, RunOutcome::RolledBack, |c| c.run == run && c.step == id).await?;
+                        Ok(self.report(outcome, Some(failure), undo_failure))
+                    }
+                    HealthPolicy::Pause => {
                         self.record(Record::Ended { outcome: RunOutcome::Paused })?;
                         self.events.emit(Event::RunFinished { outcome: RunOutcome::Paused });
                         Ok(self.report(RunOutcome::Paused, Some(failure), None))
                     }
-                    OnFailure::Rollback => {
-                        let reason = format!("step {} failed: {}", failure.step, failure.error);
-                        let (outcome, undo_failure) = self.undo_all(&reason, RunOutcome::RolledBack).await?;
+                    HealthPolicy::RollbackAll => {
+                        let reason = if health {
+                            format!("step {} failed its health gate: back to IPv4", failure.step)
+                        } else {
+                            format!("step {} failed: {}", failure.step, failure.error)
+                        };
+                        let (outcome, undo_failure) = self.undo(&reason, RunOutcome::RolledBack, |_| true).await?;
                         Ok(self.report(outcome, Some(failure), undo_failure))
                     }
                 };
@@ -197,7 +221,7 @@ impl<'a> Engine<'a> {
     /// or finishing an interrupted rollback).
     pub async fn rollback(mut self, runbook: &Runbook, reason: &str) -> Result<Report, EngineError> {
         self.started("rollback", runbook)?;
-        let (outcome, undo_failure) = self.undo_all(reason, RunOutcome::Reverted).await?;
+        let (outcome, undo_failure) = self.undo(reason, RunOutcome::Reverted, |_| true).await?;
         Ok(self.report(outcome, None, undo_failure))
     }
 
@@ -219,12 +243,20 @@ impl<'a> Engine<'a> {
         }
         let mut pending: VecDeque<Change> = step.spec.step().check(&net)?.into();
         let mut count = 0;
+        let mut gated = false;
         while let Some(change) = pending.pop_front() {
             if self.stop.load(Ordering::SeqCst) {
                 return Err(StepFailure::Stopped);
             }
             self.apply_change(&step.id, &change).await?;
             count += 1;
+            gated = false;
+            if change.gate_after() && step.gate.is_some() {
+                // A traffic stage: it must prove itself before the next one.
+                self.verify(step).await?;
+                self.run_gate(step).await?;
+                gated = true;
+            }
             if change.creates_dependency() {
                 // What comes next refers to what was just created: re-check
                 // against live state rather than patching the old list.
@@ -236,6 +268,10 @@ impl<'a> Engine<'a> {
             }
         }
         self.verify(step).await?;
+        let is_gate_step = matches!(step.spec, crate::steps::StepSpec::HealthGate(_));
+        if step.gate.is_some() && !gated && (count > 0 || is_gate_step || self.journal.gate_pending(&self.run_id, &step.id)) {
+            self.run_gate(step).await?;
+        }
         self.record(Record::StepDone { step: step.id.clone() })?;
         if count == 0 {
             self.events.emit(Event::StepUnchanged { step: step.id.to_string() });
@@ -243,6 +279,36 @@ impl<'a> Engine<'a> {
             self.events.emit(Event::StepVerified { step: step.id.to_string(), changes: count });
         }
         Ok(())
+    }
+
+    /// Run the step's gate, journaling every observation as it happens.
+    async fn run_gate(&mut self, step: &RunbookStep) -> Result<(), StepFailure> {
+        let Some(gate) = &step.gate else { return Ok(()) };
+        self.events.emit(Event::GateStarted { step: step.id.to_string(), checks: gate.checks.iter().map(|(n, _)| n.clone()).collect() });
+        let cx = HealthCx { elb: self.aws.elb, workdir: self.workdir.clone() };
+        let (journal, events, run) = (&mut self.journal, self.events, self.run_id.clone());
+        let mut write_error = None;
+        let result = gate
+            .run(&cx, |o| {
+                events.emit(Event::Observation { step: step.id.to_string(), check: o.check.clone(), ok: o.ok, detail: o.detail.clone() });
+                if let Err(e) = journal.append(&run, Record::Observation { step: step.id.clone(), observation: o.clone() })
+                    && write_error.is_none()
+                {
+                    write_error = Some(e);
+                }
+            })
+            .await;
+        if let Some(e) = write_error {
+            return Err(e.into());
+        }
+        match result {
+            Ok(()) => {
+                self.record(Record::GatePassed { step: step.id.clone() })?;
+                self.events.emit(Event::GatePassed { step: step.id.to_string() });
+                Ok(())
+            }
+            Err(failure) => Err(StepError::Gate(failure).into()),
+        }
     }
 
     /// Read back until nothing is missing and the step's resources settled.
@@ -326,15 +392,20 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Undo every applied change, newest first.
-    async fn undo_all(&mut self, reason: &str, done: RunOutcome) -> Result<(RunOutcome, Option<Failure>), EngineError> {
+    /// Undo the applied changes that `which` selects, newest first.
+    async fn undo(
+        &mut self,
+        reason: &str,
+        done: RunOutcome,
+        which: impl Fn(&journal::ChangeState) -> bool,
+    ) -> Result<(RunOutcome, Option<Failure>), EngineError> {
         self.record(Record::RollbackStarted { reason: reason.to_string() })?;
         self.reconcile_unconfirmed().await?;
         let state = self.journal.state();
         let mut todo: Vec<_> = state
             .changes
             .iter()
-            .filter(|c| matches!(c.status, ChangeStatus::Applied | ChangeStatus::Undoing))
+            .filter(|c| matches!(c.status, ChangeStatus::Applied | ChangeStatus::Undoing) && which(c))
             .cloned()
             .collect();
         todo.reverse();

@@ -57,6 +57,9 @@ pub enum StepError {
     Wait(#[from] WaitError),
     #[error("verification failed: {0}")]
     Verify(String),
+    /// A health gate failed: the change did not hold up.
+    #[error("{0}")]
+    Gate(crate::health::GateFailure),
 }
 
 impl StepError {
@@ -157,6 +160,12 @@ impl Change {
     /// (so the engine re-checks the step once it is applied).
     pub fn creates_dependency(&self) -> bool {
         matches!(self, Change::Ipv6DefaultRoute(c) if c.creates_dependency())
+    }
+
+    /// Whether this change ends a traffic stage after which the step's gate
+    /// must pass before anything else happens.
+    pub fn gate_after(&self) -> bool {
+        false
     }
 
     /// What must be read to reconcile or undo this change.

@@ -47,6 +47,9 @@ pub fn text_line(e: &Event) -> Option<String> {
             format!("  undo {}: {}: {} -> {}", change.resource, change.attribute, change.desired, change.current)
         }
         Event::UndoDone { .. } => return None,
+        Event::GateStarted { step, checks } => format!("  {step}: health gate ({})", checks.join(", ")),
+        Event::Observation { check, ok, detail, .. } => format!("    {} {check}: {detail}", if *ok { "ok  " } else { "FAIL" }),
+        Event::GatePassed { step } => format!("  {step}: health gate passed"),
         Event::Warning { message } => format!("warning: {message}"),
         Event::RunFinished { outcome } => match outcome {
             RunOutcome::Completed => "done".into(),
