@@ -17,8 +17,10 @@
 //! Registering a new kind: a module here, a field on [`RawStep`], a variant of
 //! [`StepSpec`] and of [`Change`].
 
+pub mod assign_ipv6_addresses;
 pub mod health_gate;
 pub mod ipv6_default_route;
+pub mod load_balancer_ip_type;
 pub mod resolve;
 pub mod security_group_ipv6;
 pub mod subnet_ipv6;
@@ -144,6 +146,8 @@ pub enum Change {
     SubnetIpv6(subnet_ipv6::Change),
     Ipv6DefaultRoute(ipv6_default_route::Change),
     SecurityGroupIpv6(security_group_ipv6::Change),
+    AssignIpv6Addresses(assign_ipv6_addresses::Change),
+    LoadBalancerIpType(load_balancer_ip_type::Change),
 }
 
 impl Change {
@@ -153,6 +157,8 @@ impl Change {
             Change::SubnetIpv6(c) => c.describe(),
             Change::Ipv6DefaultRoute(c) => c.describe(),
             Change::SecurityGroupIpv6(c) => c.describe(),
+            Change::AssignIpv6Addresses(c) => c.describe(),
+            Change::LoadBalancerIpType(c) => c.describe(),
         }
     }
 
@@ -174,6 +180,8 @@ impl Change {
             Change::VpcIpv6Cidr(_) | Change::SubnetIpv6(_) | Change::Ipv6DefaultRoute(_) | Change::SecurityGroupIpv6(_) => {
                 Scope::NETWORK
             }
+            Change::AssignIpv6Addresses(_) => Scope::ALL,
+            Change::LoadBalancerIpType(_) => Scope { network: true, load_balancing: true, compute: false },
         }
     }
 
@@ -184,6 +192,8 @@ impl Change {
             Change::SubnetIpv6(c) => c.project(net),
             Change::Ipv6DefaultRoute(c) => c.project(net),
             Change::SecurityGroupIpv6(c) => c.project(net),
+            Change::AssignIpv6Addresses(c) => c.project(net),
+            Change::LoadBalancerIpType(c) => c.project(net),
         }
     }
 
@@ -194,6 +204,8 @@ impl Change {
             Change::SubnetIpv6(c) => c.apply(cx).await,
             Change::Ipv6DefaultRoute(c) => c.apply(cx).await,
             Change::SecurityGroupIpv6(c) => c.apply(cx).await,
+            Change::AssignIpv6Addresses(c) => c.apply(cx).await,
+            Change::LoadBalancerIpType(c) => c.apply(cx).await,
         }
     }
 
@@ -202,7 +214,10 @@ impl Change {
         match self {
             Change::VpcIpv6Cidr(c) => c.settle(cx, outcome).await,
             Change::SubnetIpv6(c) => c.settle(cx, outcome).await,
-            Change::Ipv6DefaultRoute(_) | Change::SecurityGroupIpv6(_) => Ok(()),
+            Change::Ipv6DefaultRoute(_)
+            | Change::SecurityGroupIpv6(_)
+            | Change::AssignIpv6Addresses(_)
+            | Change::LoadBalancerIpType(_) => Ok(()),
         }
     }
 
@@ -214,6 +229,8 @@ impl Change {
             Change::SubnetIpv6(c) => c.reconcile(net),
             Change::Ipv6DefaultRoute(c) => c.reconcile(net),
             Change::SecurityGroupIpv6(c) => c.reconcile(net),
+            Change::AssignIpv6Addresses(c) => c.reconcile(net),
+            Change::LoadBalancerIpType(c) => c.reconcile(net),
         }
     }
 
@@ -225,6 +242,8 @@ impl Change {
             Change::SubnetIpv6(c) => c.undo(cx, outcome, net).await,
             Change::Ipv6DefaultRoute(c) => c.undo(cx, outcome, net).await,
             Change::SecurityGroupIpv6(c) => c.undo(cx, outcome, net).await,
+            Change::AssignIpv6Addresses(c) => c.undo(cx, outcome, net).await,
+            Change::LoadBalancerIpType(c) => c.undo(cx, outcome, net).await,
         }
     }
 }
@@ -241,6 +260,8 @@ pub struct RawStep {
     pub subnet_ipv6: Option<subnet_ipv6::Raw>,
     pub ipv6_default_route: Option<ipv6_default_route::Raw>,
     pub security_group_ipv6: Option<security_group_ipv6::Raw>,
+    pub assign_ipv6_addresses: Option<assign_ipv6_addresses::Raw>,
+    pub load_balancer_ip_type: Option<load_balancer_ip_type::Raw>,
     /// A step that only runs its gate (its settings are the gate's).
     pub health_gate: Option<crate::health::gate::RawGate>,
     /// Health gate after the step's changes (and between traffic stages).
@@ -248,7 +269,15 @@ pub struct RawStep {
     pub on_health_failure: Option<crate::runbook::HealthPolicy>,
 }
 
-pub const KINDS: &[&str] = &["vpc_ipv6_cidr", "subnet_ipv6", "ipv6_default_route", "security_group_ipv6", "health_gate"];
+pub const KINDS: &[&str] = &[
+    "vpc_ipv6_cidr",
+    "subnet_ipv6",
+    "ipv6_default_route",
+    "security_group_ipv6",
+    "assign_ipv6_addresses",
+    "load_balancer_ip_type",
+    "health_gate",
+];
 
 /// A validated step configuration.
 #[derive(Debug)]
@@ -257,6 +286,8 @@ pub enum StepSpec {
     SubnetIpv6(subnet_ipv6::Spec),
     Ipv6DefaultRoute(ipv6_default_route::Spec),
     SecurityGroupIpv6(security_group_ipv6::Spec),
+    AssignIpv6Addresses(assign_ipv6_addresses::Spec),
+    LoadBalancerIpType(load_balancer_ip_type::Spec),
     HealthGate(health_gate::Spec),
 }
 
@@ -280,6 +311,18 @@ impl StepSpec {
             specs.push(
                 security_group_ipv6::Spec::validate(r, &format!("{path}.security_group_ipv6"), cx)
                     .map(StepSpec::SecurityGroupIpv6),
+            );
+        }
+        if let Some(r) = raw.assign_ipv6_addresses {
+            specs.push(
+                assign_ipv6_addresses::Spec::validate(r, &format!("{path}.assign_ipv6_addresses"), cx)
+                    .map(StepSpec::AssignIpv6Addresses),
+            );
+        }
+        if let Some(r) = raw.load_balancer_ip_type {
+            specs.push(
+                load_balancer_ip_type::Spec::validate(r, &format!("{path}.load_balancer_ip_type"), cx)
+                    .map(StepSpec::LoadBalancerIpType),
             );
         }
         if raw.health_gate.is_some() {
@@ -306,6 +349,8 @@ impl StepSpec {
             StepSpec::SubnetIpv6(s) => s,
             StepSpec::Ipv6DefaultRoute(s) => s,
             StepSpec::SecurityGroupIpv6(s) => s,
+            StepSpec::AssignIpv6Addresses(s) => s,
+            StepSpec::LoadBalancerIpType(s) => s,
             StepSpec::HealthGate(s) => s,
         }
     }

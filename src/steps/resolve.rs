@@ -2,7 +2,7 @@
 //! VPC. A name that matches nothing, or more than one resource, is an error
 //! that lists the candidates and points at the reference in the runbook.
 
-use crate::aws::{label, Network, RouteTable, SecurityGroup, Subnet};
+use crate::aws::{label, Instance, Listener, LoadBalancer, Network, RouteTable, SecurityGroup, Subnet, TargetGroup};
 use crate::runbook::Ref;
 
 use super::StepError;
@@ -84,4 +84,43 @@ pub fn security_group<'n>(net: &'n Network, r: &Ref) -> Result<&'n SecurityGroup
         },
         |g| label(&g.id, Some(g.name.as_deref().unwrap_or(&g.group_name))),
     )
+}
+
+/// Load balancers are found by ARN or name.
+pub fn load_balancer<'n>(net: &'n Network, r: &Ref) -> Result<&'n LoadBalancer, StepError> {
+    resolve(&net.load_balancers, r, "load balancer", &net.vpc.id, |l| &l.arn, |l| vec![l.name.as_str()], |l| l.name.clone())
+}
+
+/// Target groups are found by ARN or name.
+pub fn target_group<'n>(net: &'n Network, r: &Ref) -> Result<&'n TargetGroup, StepError> {
+    resolve(&net.target_groups, r, "target group", &net.vpc.id, |t| &t.arn, |t| vec![t.name.as_str()], |t| t.name.clone())
+}
+
+/// Instances are found by ID or Name tag.
+pub fn instance<'n>(net: &'n Network, r: &Ref) -> Result<&'n Instance, StepError> {
+    resolve(&net.instances, r, "instance", &net.vpc.id, |i| &i.id, |i| i.name.as_deref().into_iter().collect(), |i| label(&i.id, i.name.as_deref()))
+}
+
+/// A listener: `<load balancer name>:<port>` or a listener ARN.
+pub fn listener<'n>(net: &'n Network, r: &Ref) -> Result<(&'n LoadBalancer, &'n Listener), StepError> {
+    if r.text.starts_with("arn:") {
+        for lb in &net.load_balancers {
+            if let Some(l) = lb.listeners.iter().find(|l| l.arn == r.text) {
+                return Ok((lb, l));
+            }
+        }
+        return Err(StepError::precondition(r.at, format!("no listener `{}` in {}", r.text, net.vpc.id)));
+    }
+    let Some((name, port)) = r.text.rsplit_once(':') else {
+        return Err(StepError::precondition(r.at, format!("`{}` is not `<load balancer>:<port>` or a listener ARN", r.text)));
+    };
+    let lb = load_balancer(net, &Ref { text: name.to_string(), at: r.at })?;
+    let port: i32 = port.parse().map_err(|_| StepError::precondition(r.at, format!("`{port}` is not a port")))?;
+    match lb.listeners.iter().find(|l| l.port == port) {
+        Some(l) => Ok((lb, l)),
+        None => Err(StepError::precondition(r.at, format!("{} has no listener on port {port}", lb.name)).with_help(format!(
+            "its listeners: {}",
+            lb.listeners.iter().map(|l| format!("{}:{}", l.protocol, l.port)).collect::<Vec<_>>().join(", ")
+        ))),
+    }
 }

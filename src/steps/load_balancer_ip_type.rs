@@ -1,0 +1,177 @@
+//! `load_balancer_ip_type`: a load balancer to `dualstack` (or
+//! `dualstack-without-public-ipv4`, which is what removes the public IPv4
+//! addresses and their cost).
+//!
+//! ```yaml
+//! - id: alb
+//!   load_balancer_ip_type:
+//!     load_balancer: redash                  # name or ARN
+//!     ip_address_type: dualstack             # or dualstack-without-public-ipv4
+//!   gate: { checks: [site-v6], bake: 30s }
+//! ```
+//! Checked before the call, as AWS would reject it: every subnet of the load
+//! balancer has an *associated* IPv6 block; `dualstack-without-public-ipv4`
+//! only on an internet-facing application load balancer; no UDP listener on
+//! a dual-stack network load balancer. A warning names listener ports that
+//! the load balancer's security groups do not open to IPv6. Rollback restores
+//! the recorded type.
+
+use serde::{Deserialize, Serialize};
+
+use super::{resolve, Description, Outcome, Step, StepCx, StepError};
+use crate::aws::{label, AssocState, Direction, Network, Scope};
+use crate::runbook::{Pos, Ref, ValidateCx};
+
+pub const TYPES: &[&str] = &["ipv4", "dualstack", "dualstack-without-public-ipv4"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    pub load_balancer: String,
+    pub ip_address_type: String,
+}
+
+#[derive(Debug)]
+pub struct Spec {
+    pub load_balancer: Ref,
+    pub ip_address_type: String,
+    pub at: Pos,
+}
+
+impl Spec {
+    pub fn validate(raw: Raw, path: &str, cx: &mut ValidateCx) -> Option<Spec> {
+        if !TYPES.contains(&raw.ip_address_type.as_str()) {
+            cx.error(&format!("{path}.ip_address_type"), format!("unknown IP address type `{}`", raw.ip_address_type))
+                .set_help(format!("one of {}", TYPES.join(", ")));
+            return None;
+        }
+        Some(Spec {
+            load_balancer: cx.reference(&format!("{path}.load_balancer"), &raw.load_balancer),
+            ip_address_type: raw.ip_address_type,
+            at: cx.at(path),
+        })
+    }
+}
+
+impl Step for Spec {
+    fn kind(&self) -> &'static str {
+        "load_balancer_ip_type"
+    }
+
+    fn scope(&self) -> Scope {
+        Scope { network: true, load_balancing: true, compute: false }
+    }
+
+    fn check(&self, net: &Network) -> Result<Vec<super::Change>, StepError> {
+        let lb = resolve::load_balancer(net, &self.load_balancer)?;
+        if lb.ip_address_type == self.ip_address_type {
+            return Ok(vec![]);
+        }
+        let at = self.load_balancer.at;
+        if self.ip_address_type != "ipv4" {
+            let lacking: Vec<String> = lb
+                .subnet_ids
+                .iter()
+                .filter(|id| {
+                    !net.subnet(id).and_then(|s| s.ipv6_block()).is_some_and(|b| matches!(b.state, AssocState::Associated | AssocState::Planned))
+                })
+                .map(|id| net.subnet(id).map_or_else(|| id.clone(), |s| label(&s.id, s.name.as_deref())))
+                .collect();
+            if !lacking.is_empty() {
+                return Err(StepError::precondition(
+                    at,
+                    format!("{} cannot be {}: subnet(s) {} have no associated IPv6 block", lb.name, self.ip_address_type, lacking.join(", ")),
+                )
+                .with_help("AWS rejects this (ValidationError); give them a block in a `subnet_ipv6` step before this one"));
+            }
+            if lb.kind == "network" && lb.listeners.iter().any(|l| l.protocol.contains("UDP")) {
+                return Err(StepError::precondition(at, format!("{} has UDP listeners: a network load balancer with UDP cannot be dual-stack", lb.name)));
+            }
+        }
+        if self.ip_address_type == "dualstack-without-public-ipv4" && (lb.kind != "application" || lb.scheme != "internet-facing") {
+            return Err(StepError::precondition(
+                at,
+                format!("{} is an {} {} load balancer; dualstack-without-public-ipv4 is only for internet-facing application load balancers", lb.name, lb.scheme, lb.kind),
+            ));
+        }
+        Ok(vec![super::Change::LoadBalancerIpType(Change::SetIpAddressType {
+            load_balancer_arn: lb.arn.clone(),
+            load_balancer: lb.name.clone(),
+            ip_address_type: self.ip_address_type.clone(),
+            prior: lb.ip_address_type.clone(),
+        })])
+    }
+
+    fn warnings(&self, net: &Network) -> Vec<String> {
+        let Ok(lb) = resolve::load_balancer(net, &self.load_balancer) else { return vec![] };
+        if self.ip_address_type == "ipv4" {
+            return vec![];
+        }
+        let groups: Vec<_> = lb.security_groups.iter().filter_map(|id| net.security_group(id)).collect();
+        lb.listeners
+            .iter()
+            .filter(|l| {
+                !groups.iter().flat_map(|g| &g.rules).any(|r| {
+                    r.rule.direction == Direction::Ingress
+                        && r.cidr_v6.is_some()
+                        && (r.rule.protocol == "-1"
+                            || (r.rule.from_port.unwrap_or(0) <= l.port && l.port <= r.rule.to_port.unwrap_or(65535)))
+                })
+            })
+            .map(|l| {
+                format!(
+                    "the security groups of {} ({}) allow no IPv6 traffic to port {}: add a `security_group_ipv6` step before this one",
+                    lb.name,
+                    lb.security_groups.join(", "),
+                    l.port
+                )
+            })
+            .collect()
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Change {
+    SetIpAddressType { load_balancer_arn: String, load_balancer: String, ip_address_type: String, prior: String },
+}
+
+impl Change {
+    pub fn describe(&self) -> Description {
+        let Change::SetIpAddressType { load_balancer_arn, load_balancer, ip_address_type, prior } = self;
+        Description {
+            call: "elasticloadbalancing:SetIpAddressType",
+            args: format!("LoadBalancerArn={load_balancer_arn} IpAddressType={ip_address_type}"),
+            resource: load_balancer.clone(),
+            attribute: "IP address type".into(),
+            current: prior.clone(),
+            desired: ip_address_type.clone(),
+        }
+    }
+
+    pub fn project(&self, net: &mut Network) {
+        let Change::SetIpAddressType { load_balancer_arn, ip_address_type, .. } = self;
+        if let Some(lb) = net.load_balancer_mut(load_balancer_arn) {
+            lb.ip_address_type = ip_address_type.clone();
+        }
+    }
+
+    pub async fn apply(&self, cx: &StepCx<'_>) -> Result<Outcome, StepError> {
+        let Change::SetIpAddressType { load_balancer_arn, ip_address_type, .. } = self;
+        cx.elb.set_ip_address_type(load_balancer_arn, ip_address_type).await?;
+        Ok(Outcome::default())
+    }
+
+    pub fn reconcile(&self, net: &Network) -> Option<Outcome> {
+        let Change::SetIpAddressType { load_balancer_arn, ip_address_type, .. } = self;
+        (net.load_balancer(load_balancer_arn)?.ip_address_type == *ip_address_type).then(Outcome::default)
+    }
+
+    pub async fn undo(&self, cx: &StepCx<'_>, _outcome: &Outcome, net: &Network) -> Result<(), StepError> {
+        let Change::SetIpAddressType { load_balancer_arn, prior, .. } = self;
+        if net.load_balancer(load_balancer_arn).is_some_and(|lb| lb.ip_address_type != *prior) {
+            cx.elb.set_ip_address_type(load_balancer_arn, prior).await?;
+        }
+        Ok(())
+    }
+}
