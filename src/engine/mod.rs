@@ -244,27 +244,39 @@ impl<'a> Engine<'a> {
         let mut pending: VecDeque<Change> = step.spec.step().check(&net)?.into();
         let mut count = 0;
         let mut gated = false;
-        while let Some(change) = pending.pop_front() {
-            if self.stop.load(Ordering::SeqCst) {
-                return Err(StepFailure::Stopped);
+        let mut batches = 0;
+        loop {
+            while let Some(change) = pending.pop_front() {
+                if self.stop.load(Ordering::SeqCst) {
+                    return Err(StepFailure::Stopped);
+                }
+                self.apply_change(&step.id, &change).await?;
+                count += 1;
+                gated = false;
+                if change.gate_after() && step.gate.is_some() {
+                    // A traffic stage: it must prove itself before the next one.
+                    self.run_gate(step).await?;
+                    gated = true;
+                }
+                if change.creates_dependency() {
+                    // What comes next refers to what was just created: re-check
+                    // against live state rather than patching the old list.
+                    let net = self.snapshot(scope).await.map_err(StepError::from)?;
+                    pending = step.spec.step().check(&net)?.into();
+                }
             }
-            self.apply_change(&step.id, &change).await?;
-            count += 1;
-            gated = false;
-            if change.gate_after() && step.gate.is_some() {
-                // A traffic stage: it must prove itself before the next one.
-                self.verify(step).await?;
-                self.run_gate(step).await?;
-                gated = true;
+            // Batch-wise steps continue until their check finds nothing left.
+            if !step.spec.step().converges() || count == 0 {
+                break;
             }
-            if change.creates_dependency() {
-                // What comes next refers to what was just created: re-check
-                // against live state rather than patching the old list.
-                let net = self.snapshot(scope).await.map_err(StepError::from)?;
-                pending = step.spec.step().check(&net)?.into();
-            }
-            if count > 10_000 {
+            batches += 1;
+            if batches > 200 {
                 return Err(StepError::Verify("the step keeps finding changes to make".into()).into());
+            }
+            let net = self.snapshot(scope).await.map_err(StepError::from)?;
+            pending = step.spec.step().check(&net)?.into();
+            if pending.is_empty() {
+                break;
             }
         }
         self.verify(step).await?;
@@ -409,6 +421,17 @@ impl<'a> Engine<'a> {
             .cloned()
             .collect();
         todo.reverse();
+        // Changes that set the same thing (a listener's weights stage after
+        // stage, a flag set twice) are undone once, at the newest's turn and
+        // with the oldest's prior value: the listener goes back to IPv4 in
+        // one call instead of one per stage.
+        let mut oldest: std::collections::HashMap<String, journal::ChangeState> = std::collections::HashMap::new();
+        for c in &todo {
+            if let Some(k) = c.change.undo_key() {
+                oldest.insert(k, c.clone());
+            }
+        }
+        let mut undone_keys = std::collections::HashSet::new();
         self.events.emit(Event::RollbackStarted { reason: reason.to_string(), changes: todo.len() });
         let mut net: Option<(StepId, String, Network)> = None;
         for c in todo {
@@ -420,13 +443,24 @@ impl<'a> Engine<'a> {
             }
             let (_, _, snapshot) = net.as_ref().expect("set above");
             self.record(Record::UndoIntent { seq: c.seq })?;
-            self.events.emit(Event::UndoStarted { step: c.step.to_string(), seq: c.seq, change: c.change.describe() });
-            let outcome = c.outcome.clone().unwrap_or_default();
-            if let Err(error) = c.change.undo(&self.cx(&c.step), &outcome, snapshot).await {
+            let key = c.change.undo_key();
+            if key.as_ref().is_some_and(|k| undone_keys.contains(k)) {
+                // Already restored by a newer change with the same key.
+                self.record(Record::UndoDone { seq: c.seq })?;
+                self.undone += 1;
+                continue;
+            }
+            let target = key.as_ref().and_then(|k| oldest.get(k)).unwrap_or(&c);
+            self.events.emit(Event::UndoStarted { step: c.step.to_string(), seq: c.seq, change: target.change.describe() });
+            let outcome = target.outcome.clone().unwrap_or_default();
+            if let Err(error) = target.change.undo(&self.cx(&c.step), &outcome, snapshot).await {
                 self.record(Record::Ended { outcome: RunOutcome::RollbackIncomplete })?;
                 self.events.emit(Event::StepFailed { step: c.step.to_string(), error: format!("rollback: {error}") });
                 self.events.emit(Event::RunFinished { outcome: RunOutcome::RollbackIncomplete });
                 return Ok((RunOutcome::RollbackIncomplete, Some(Failure { step: c.step.clone(), error })));
+            }
+            if let Some(k) = key {
+                undone_keys.insert(k);
             }
             self.record(Record::UndoDone { seq: c.seq })?;
             self.undone += 1;

@@ -35,11 +35,20 @@ pub fn build(runbook: &Runbook, mut net: Network) -> Result<Plan, (StepId, StepE
     let mut steps = Vec::new();
     for step in &runbook.steps {
         let spec = step.spec.step();
-        let changes = spec.check(&net).map_err(|e| (step.id.clone(), e))?;
-        for c in &changes {
-            c.project(&mut net);
+        let mut described = Vec::new();
+        // Batch-wise steps are projected batch after batch, so the plan shows
+        // every stage (bounded, in case a projection does not converge).
+        for _ in 0..200 {
+            let changes = spec.check(&net).map_err(|e| (step.id.clone(), e))?;
+            for c in &changes {
+                c.project(&mut net);
+            }
+            described.extend(changes.iter().map(|c| c.describe()));
+            if changes.is_empty() || !(spec.converges() || changes.iter().any(|c| c.creates_dependency())) {
+                break;
+            }
         }
-        steps.push(StepPlan { step: step.id.clone(), kind: spec.kind(), changes: changes.iter().map(|c| c.describe()).collect() });
+        steps.push(StepPlan { step: step.id.clone(), kind: spec.kind(), changes: described });
     }
     Ok(Plan { runbook: runbook.name.clone(), vpc: crate::aws::label(&net.vpc.id, net.vpc.name.as_deref()), steps })
 }

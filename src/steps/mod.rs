@@ -23,6 +23,7 @@ pub mod ipv6_default_route;
 pub mod load_balancer_ip_type;
 pub mod resolve;
 pub mod security_group_ipv6;
+pub mod target_group_ipv6;
 pub mod subnet_ipv6;
 pub mod vpc_ipv6_cidr;
 
@@ -91,6 +92,11 @@ pub trait Step: Send + Sync {
     fn scope(&self) -> Scope {
         Scope::NETWORK
     }
+    /// Whether the step works in batches: the engine re-checks after each
+    /// batch until nothing is left (each of the step's calls is idempotent).
+    fn converges(&self) -> bool {
+        false
+    }
     /// Things worth a person's attention that do not stop the step.
     fn warnings(&self, _net: &Network) -> Vec<String> {
         Vec::new()
@@ -148,6 +154,7 @@ pub enum Change {
     SecurityGroupIpv6(security_group_ipv6::Change),
     AssignIpv6Addresses(assign_ipv6_addresses::Change),
     LoadBalancerIpType(load_balancer_ip_type::Change),
+    TargetGroupIpv6(target_group_ipv6::Change),
 }
 
 impl Change {
@@ -159,6 +166,7 @@ impl Change {
             Change::SecurityGroupIpv6(c) => c.describe(),
             Change::AssignIpv6Addresses(c) => c.describe(),
             Change::LoadBalancerIpType(c) => c.describe(),
+            Change::TargetGroupIpv6(c) => c.describe(),
         }
     }
 
@@ -171,7 +179,20 @@ impl Change {
     /// Whether this change ends a traffic stage after which the step's gate
     /// must pass before anything else happens.
     pub fn gate_after(&self) -> bool {
-        false
+        matches!(self, Change::TargetGroupIpv6(c) if c.gate_after())
+    }
+
+    /// Changes that set the same thing share a key; a rollback undoes the
+    /// group once, with the oldest's prior value, at the newest's turn.
+    pub fn undo_key(&self) -> Option<String> {
+        match self {
+            Change::TargetGroupIpv6(c) => c.undo_key(),
+            Change::SubnetIpv6(subnet_ipv6::Change::SetFlag { subnet_id, flag, .. }) => Some(format!("flag {subnet_id} {flag:?}")),
+            Change::LoadBalancerIpType(load_balancer_ip_type::Change::SetIpAddressType { load_balancer_arn, .. }) => {
+                Some(format!("ip-type {load_balancer_arn}"))
+            }
+            _ => None,
+        }
     }
 
     /// What must be read to reconcile or undo this change.
@@ -180,7 +201,7 @@ impl Change {
             Change::VpcIpv6Cidr(_) | Change::SubnetIpv6(_) | Change::Ipv6DefaultRoute(_) | Change::SecurityGroupIpv6(_) => {
                 Scope::NETWORK
             }
-            Change::AssignIpv6Addresses(_) => Scope::ALL,
+            Change::AssignIpv6Addresses(_) | Change::TargetGroupIpv6(_) => Scope::ALL,
             Change::LoadBalancerIpType(_) => Scope { network: true, load_balancing: true, compute: false },
         }
     }
@@ -194,6 +215,7 @@ impl Change {
             Change::SecurityGroupIpv6(c) => c.project(net),
             Change::AssignIpv6Addresses(c) => c.project(net),
             Change::LoadBalancerIpType(c) => c.project(net),
+            Change::TargetGroupIpv6(c) => c.project(net),
         }
     }
 
@@ -206,6 +228,7 @@ impl Change {
             Change::SecurityGroupIpv6(c) => c.apply(cx).await,
             Change::AssignIpv6Addresses(c) => c.apply(cx).await,
             Change::LoadBalancerIpType(c) => c.apply(cx).await,
+            Change::TargetGroupIpv6(c) => c.apply(cx).await,
         }
     }
 
@@ -218,6 +241,7 @@ impl Change {
             | Change::SecurityGroupIpv6(_)
             | Change::AssignIpv6Addresses(_)
             | Change::LoadBalancerIpType(_) => Ok(()),
+            Change::TargetGroupIpv6(c) => c.settle(cx, outcome).await,
         }
     }
 
@@ -231,6 +255,7 @@ impl Change {
             Change::SecurityGroupIpv6(c) => c.reconcile(net),
             Change::AssignIpv6Addresses(c) => c.reconcile(net),
             Change::LoadBalancerIpType(c) => c.reconcile(net),
+            Change::TargetGroupIpv6(c) => c.reconcile(net),
         }
     }
 
@@ -244,6 +269,7 @@ impl Change {
             Change::SecurityGroupIpv6(c) => c.undo(cx, outcome, net).await,
             Change::AssignIpv6Addresses(c) => c.undo(cx, outcome, net).await,
             Change::LoadBalancerIpType(c) => c.undo(cx, outcome, net).await,
+            Change::TargetGroupIpv6(c) => c.undo(cx, outcome, net).await,
         }
     }
 }
@@ -262,6 +288,7 @@ pub struct RawStep {
     pub security_group_ipv6: Option<security_group_ipv6::Raw>,
     pub assign_ipv6_addresses: Option<assign_ipv6_addresses::Raw>,
     pub load_balancer_ip_type: Option<load_balancer_ip_type::Raw>,
+    pub target_group_ipv6: Option<target_group_ipv6::Raw>,
     /// A step that only runs its gate (its settings are the gate's).
     pub health_gate: Option<crate::health::gate::RawGate>,
     /// Health gate after the step's changes (and between traffic stages).
@@ -276,6 +303,7 @@ pub const KINDS: &[&str] = &[
     "security_group_ipv6",
     "assign_ipv6_addresses",
     "load_balancer_ip_type",
+    "target_group_ipv6",
     "health_gate",
 ];
 
@@ -288,6 +316,7 @@ pub enum StepSpec {
     SecurityGroupIpv6(security_group_ipv6::Spec),
     AssignIpv6Addresses(assign_ipv6_addresses::Spec),
     LoadBalancerIpType(load_balancer_ip_type::Spec),
+    TargetGroupIpv6(target_group_ipv6::Spec),
     HealthGate(health_gate::Spec),
 }
 
@@ -325,6 +354,9 @@ impl StepSpec {
                     .map(StepSpec::LoadBalancerIpType),
             );
         }
+        if let Some(r) = raw.target_group_ipv6 {
+            specs.push(target_group_ipv6::Spec::validate(r, &format!("{path}.target_group_ipv6"), cx).map(StepSpec::TargetGroupIpv6));
+        }
         if raw.health_gate.is_some() {
             specs.push(Some(StepSpec::HealthGate(health_gate::Spec)));
         }
@@ -351,6 +383,7 @@ impl StepSpec {
             StepSpec::SecurityGroupIpv6(s) => s,
             StepSpec::AssignIpv6Addresses(s) => s,
             StepSpec::LoadBalancerIpType(s) => s,
+            StepSpec::TargetGroupIpv6(s) => s,
             StepSpec::HealthGate(s) => s,
         }
     }
