@@ -279,8 +279,10 @@ impl Step for Spec {
                 .iter()
                 .filter(|(_, f)| f.weight_of(&new.arn).is_none())
                 .map(|(rule, f)| {
+                    // X' right after X, so that it takes X's place in the end.
                     let mut next = (*f).clone();
-                    next.groups.push(WeightedGroup { arn: new.arn.clone(), weight: 0 });
+                    let at = next.groups.iter().position(|g| g.arn == old.arn).map_or(next.groups.len(), |i| i + 1);
+                    next.groups.insert(at, WeightedGroup { arn: new.arn.clone(), weight: 0 });
                     self.set_forward(lb, listener, *rule, f, next, new, net, 0, false)
                 })
                 .collect();

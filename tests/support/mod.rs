@@ -133,6 +133,49 @@ impl Emulator {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    pub fn elb(&self) -> aws_sdk_elasticloadbalancingv2::Client {
+        let conf = aws_sdk_elasticloadbalancingv2::Config::builder()
+            .behavior_version(aws_sdk_elasticloadbalancingv2::config::BehaviorVersion::latest())
+            .region(aws_sdk_elasticloadbalancingv2::config::Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_elasticloadbalancingv2::config::Credentials::new("testing", "testing", None, None, "test"))
+            .build();
+        aws_sdk_elasticloadbalancingv2::Client::from_conf(conf)
+    }
+
+    /// Build the incident's topology with its load balancer half.
+    pub fn seed_cutover(&self) -> Value {
+        let out = Command::new(python())
+            .arg(root().join("tests/fixtures/topology.py"))
+            .arg(&self.endpoint)
+            .args(["--region", REGION, "--load-balancer"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "topology.py: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Set what DescribeTargetHealth reports for every target of a group.
+    pub fn target_health(&self, group: &str, state: &str) {
+        let body = serde_json::json!({"target_group": group, "target": "*", "state": state});
+        self.control("POST", "/_emulator/target-health", &body.to_string());
+    }
+
+    /// The listener's default forward action as `name=weight` pairs.
+    pub fn listener_weights(&self) -> Vec<String> {
+        runtime().block_on(async {
+            let elb = self.elb();
+            let lbs = elb.describe_load_balancers().send().await.unwrap();
+            let Some(lb) = lbs.load_balancers().first() else { return vec![] };
+            let ls = elb.describe_listeners().load_balancer_arn(lb.load_balancer_arn().unwrap()).send().await.unwrap();
+            let names = tg_names(&elb).await;
+            ls.listeners()
+                .first()
+                .map(|l| forward_weights(l.default_actions(), &names))
+                .unwrap_or_default()
+        })
+    }
+
     pub fn ec2(&self) -> Client {
         let conf = aws_sdk_ec2::Config::builder()
             .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
@@ -148,7 +191,7 @@ impl Emulator {
     /// written as their index inside the VPC block, so that two runs whose
     /// Amazon-provided blocks differ compare equal.
     pub fn fingerprint(&self, vpc: &str) -> Vec<String> {
-        runtime().block_on(fingerprint(&self.ec2(), vpc))
+        runtime().block_on(fingerprint(&self.ec2(), &self.elb(), vpc))
     }
 }
 
@@ -159,7 +202,7 @@ impl Drop for Emulator {
     }
 }
 
-async fn fingerprint(ec2: &Client, vpc_id: &str) -> Vec<String> {
+async fn fingerprint(ec2: &Client, elb: &aws_sdk_elasticloadbalancingv2::Client, vpc_id: &str) -> Vec<String> {
     let f = |n: &str, v: &str| aws_sdk_ec2::types::Filter::builder().name(n).values(v).build();
     let mut out = Vec::new();
     let vpc = ec2.describe_vpcs().vpc_ids(vpc_id).send().await.unwrap();
@@ -231,14 +274,90 @@ async fn fingerprint(ec2: &Client, vpc_id: &str) -> Vec<String> {
             }
         }
     }
+    out.extend(lb_fingerprint(ec2, elb, vpc_id).await);
     out.sort();
+    out
+}
+
+async fn tg_names(elb: &aws_sdk_elasticloadbalancingv2::Client) -> std::collections::HashMap<String, String> {
+    let tgs = elb.describe_target_groups().send().await.unwrap();
+    tgs.target_groups().iter().map(|t| (t.target_group_arn().unwrap().to_string(), t.target_group_name().unwrap().to_string())).collect()
+}
+
+fn forward_weights(actions: &[aws_sdk_elasticloadbalancingv2::types::Action], names: &std::collections::HashMap<String, String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in actions {
+        match a.forward_config() {
+            Some(fc) if !fc.target_groups().is_empty() => {
+                for t in fc.target_groups() {
+                    let arn = t.target_group_arn().unwrap_or("?");
+                    out.push(format!("{}={}", names.get(arn).map_or(arn, |s| s.as_str()), t.weight().unwrap_or(1)));
+                }
+            }
+            _ => {
+                if let Some(arn) = a.target_group_arn() {
+                    out.push(format!("{}=1", names.get(arn).map_or(arn, |s| s.as_str())));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Load balancers, listeners, rules, target groups and interface addresses.
+async fn lb_fingerprint(ec2: &Client, elb: &aws_sdk_elasticloadbalancingv2::Client, vpc_id: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let names = tg_names(elb).await;
+    let lbs = elb.describe_load_balancers().send().await.unwrap();
+    for lb in lbs.load_balancers().iter().filter(|l| l.vpc_id() == Some(vpc_id)) {
+        let name = lb.load_balancer_name().unwrap_or("?");
+        out.push(format!("lb {name} {} {}", lb.scheme().map(|s| s.as_str()).unwrap_or("?"), lb.ip_address_type().map(|s| s.as_str()).unwrap_or("?")));
+        let ls = elb.describe_listeners().load_balancer_arn(lb.load_balancer_arn().unwrap()).send().await.unwrap();
+        for l in ls.listeners() {
+            let port = l.port().unwrap_or(0);
+            out.push(format!("listener {name}:{port} default {:?}", forward_weights(l.default_actions(), &names)));
+            let rules = elb.describe_rules().listener_arn(l.listener_arn().unwrap()).send().await.unwrap();
+            for r in rules.rules().iter().filter(|r| !r.is_default().unwrap_or(false)) {
+                out.push(format!("listener {name}:{port} rule {} {:?}", r.priority().unwrap_or("?"), forward_weights(r.actions(), &names)));
+            }
+        }
+    }
+    let tgs = elb.describe_target_groups().send().await.unwrap();
+    for t in tgs.target_groups().iter().filter(|t| t.vpc_id() == Some(vpc_id)) {
+        let health = elb.describe_target_health().target_group_arn(t.target_group_arn().unwrap()).send().await.unwrap();
+        let mut targets: Vec<String> = health
+            .target_health_descriptions()
+            .iter()
+            .filter_map(|d| d.target())
+            .map(|x| format!("{}:{}", if x.id().unwrap_or("").contains(':') { "<ipv6>" } else { x.id().unwrap_or("?") }, x.port().unwrap_or(0)))
+            .collect();
+        targets.sort();
+        out.push(format!(
+            "target group {} {} {:?}",
+            t.target_group_name().unwrap_or("?"),
+            t.ip_address_type().map(|s| s.as_str()).unwrap_or("?"),
+            targets
+        ));
+    }
+    let f = |n: &str, v: &str| aws_sdk_ec2::types::Filter::builder().name(n).values(v).build();
+    let enis = ec2.describe_network_interfaces().filters(f("vpc-id", vpc_id)).send().await.unwrap();
+    for n in enis.network_interfaces() {
+        if let Some(instance) = n.attachment().and_then(|a| a.instance_id()) {
+            out.push(format!("interface of {instance} ipv6 addresses: {}", n.ipv6_addresses().len()));
+        }
+    }
     out
 }
 
 /// A fingerprint comparable across emulators: security-group IDs differ
 /// between topologies, their names carry the meaning.
 pub fn normalize(lines: Vec<String>) -> Vec<String> {
-    lines.into_iter().map(|l| if l.contains(" group sg-") { l.split(" group ").next().unwrap().to_string() } else { l }).collect()
+    lines
+        .into_iter()
+        .map(|l| if l.contains(" group sg-") { l.split(" group ").next().unwrap().to_string() } else { l })
+        .map(|l| if l.starts_with("interface of i-") { format!("interface{}", l.split_once(" ipv6").map_or("", |x| x.1)) } else { l })
+        .collect()
 }
 
 /// A subnet block as `#n` inside the VPC block, or as written.
