@@ -314,21 +314,24 @@ impl Elbv2 for SdkElbv2 {
             .map(str::to_string)
             .ok_or_else(|| AwsError::local(OP, "AWS returned no target group"))?;
         if !g.attributes.is_empty() {
-            const AOP: &str = "elasticloadbalancing:ModifyTargetGroupAttributes";
-            write(AOP, || async {
-                self.write
-                    .modify_target_group_attributes()
-                    .target_group_arn(&arn)
-                    .set_attributes(Some(
-                        g.attributes.iter().map(|(k, v)| TargetGroupAttribute::builder().key(k).value(v).build()).collect(),
-                    ))
-                    .send()
-                    .await
-                    .map_err(|e| err(AOP, e))
-            })
-            .await?;
+            self.set_target_group_attributes(&arn, &g.attributes).await?;
         }
         Ok(arn)
+    }
+
+    async fn set_target_group_attributes(&self, arn: &str, attributes: &[(String, String)]) -> Result<(), AwsError> {
+        const OP: &str = "elasticloadbalancing:ModifyTargetGroupAttributes";
+        write(OP, || async {
+            self.write
+                .modify_target_group_attributes()
+                .target_group_arn(arn)
+                .set_attributes(Some(attributes.iter().map(|(k, v)| TargetGroupAttribute::builder().key(k).value(v).build()).collect()))
+                .send()
+                .await
+                .map_err(|e| err(OP, e))
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn delete_target_group(&self, arn: &str) -> Result<(), AwsError> {

@@ -107,9 +107,10 @@ pub trait Elbv2: Send + Sync {
     /// A target group's ARN by name (an ARN is returned as is when it exists).
     async fn target_group_arn(&self, name: &str) -> Result<Option<String>, AwsError>;
     async fn set_ip_address_type(&self, load_balancer_arn: &str, ip_address_type: &str) -> Result<(), AwsError>;
-    /// Create the group (and set its attributes); returns its ARN.
+    /// Create the group (and set its attributes, if any); returns its ARN.
     async fn create_target_group(&self, group: &NewTargetGroup) -> Result<String, AwsError>;
     async fn delete_target_group(&self, arn: &str) -> Result<(), AwsError>;
+    async fn set_target_group_attributes(&self, arn: &str, attributes: &[(String, String)]) -> Result<(), AwsError>;
     async fn register_targets(&self, arn: &str, targets: &[Target]) -> Result<(), AwsError>;
     async fn deregister_targets(&self, arn: &str, targets: &[Target]) -> Result<(), AwsError>;
     /// Replace a listener's default action (no rule) or a rule's actions

@@ -14,7 +14,7 @@
 //! ```
 //! A target group's IP address type cannot be modified, so for each listed
 //! group X, in order: create X' (a copy of X with IpAddressType ipv6 and the
-//! run's tag), register the targets, wait until they are healthy, put X' at
+//! run's tag), copy X's attributes, register the targets, wait until they are healthy, put X' at
 //! weight 0 on the listener's forward action and on every rule of the
 //! listener that forwards to X, then move X's weight to X' stage by stage,
 //! the gate after each stage. The next group starts only when X' carries all
@@ -229,7 +229,9 @@ impl Step for Spec {
                         target_type: old.target_type.clone(),
                         ip_address_type: "ipv6".into(),
                         health_check: old.health_check.clone(),
-                        attributes: old.attributes.clone(),
+                        // Attributes are their own change (below), so that a
+                        // crash between the two calls cannot lose them.
+                        attributes: Vec::new(),
                         tags,
                     },
                 })]);
@@ -237,6 +239,19 @@ impl Step for Spec {
             if new.ip_address_type != "ipv6" {
                 return Err(StepError::precondition(r.at, format!("a target group named {new_name} already exists and is {}", new.ip_address_type))
                     .with_help("choose another `name_suffix`"));
+            }
+            let differing: Vec<(String, String)> = old
+                .attributes
+                .iter()
+                .filter(|(k, v)| new.attributes.iter().find(|(nk, _)| nk == k).is_none_or(|(_, nv)| nv != v))
+                .cloned()
+                .collect();
+            if !differing.is_empty() {
+                return Ok(vec![super::Change::TargetGroupIpv6(Change::CopyAttributes {
+                    group_arn: new.arn.clone(),
+                    group: new.name.clone(),
+                    attributes: differing,
+                })]);
             }
             let missing: Vec<Target> = self
                 .desired_targets(net, old, r.at)?
@@ -400,6 +415,13 @@ pub enum Change {
         source: String,
         group: NewTargetGroup,
     },
+    /// X's attributes onto X' (X' is new: nothing to restore on rollback,
+    /// it is deleted).
+    CopyAttributes {
+        group_arn: String,
+        group: String,
+        attributes: Vec<(String, String)>,
+    },
     RegisterTargets {
         group_arn: String,
         group: String,
@@ -467,6 +489,14 @@ impl Change {
                 current: "none".into(),
                 desired: format!("IPv6 copy of {source}"),
             },
+            Change::CopyAttributes { group_arn, group, attributes } => Description {
+                call: "elasticloadbalancing:ModifyTargetGroupAttributes",
+                args: format!("TargetGroupArn={group_arn} {}", attributes.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")),
+                resource: group.clone(),
+                attribute: "attributes".into(),
+                current: "defaults".into(),
+                desired: format!("{} copied", attributes.len()),
+            },
             Change::RegisterTargets { group_arn, group, targets } => Description {
                 call: "elasticloadbalancing:RegisterTargets",
                 args: format!("TargetGroupArn={group_arn} Targets={}", targets.iter().map(show_target).collect::<Vec<_>>().join(",")),
@@ -507,6 +537,14 @@ impl Change {
                 tags: group.tags.clone(),
                 ..TargetGroup::default()
             }),
+            Change::CopyAttributes { group_arn, attributes, .. } => {
+                if let Some(g) = net.target_group_mut(group_arn) {
+                    for (k, v) in attributes {
+                        g.attributes.retain(|(gk, _)| gk != k);
+                        g.attributes.push((k.clone(), v.clone()));
+                    }
+                }
+            }
             Change::RegisterTargets { group_arn, targets, .. } => {
                 if let Some(g) = net.target_group_mut(group_arn) {
                     g.targets.extend(targets.iter().map(|t| Target { state: "healthy".into(), ..t.clone() }));
@@ -541,6 +579,10 @@ impl Change {
                 }
                 let arn = cx.elb.create_target_group(&group).await?;
                 Ok(Outcome { resource_id: Some(arn), ..Outcome::default() })
+            }
+            Change::CopyAttributes { group_arn, attributes, .. } => {
+                cx.elb.set_target_group_attributes(group_arn, attributes).await?;
+                Ok(Outcome::default())
             }
             Change::RegisterTargets { group_arn, targets, .. } => {
                 cx.elb.register_targets(group_arn, targets).await?;
@@ -578,6 +620,10 @@ impl Change {
             Change::CreateGroup { group, .. } => net
                 .target_group_named(&group.name)
                 .map(|g| Outcome { resource_id: Some(g.arn.clone()), ..Outcome::default() }),
+            Change::CopyAttributes { group_arn, attributes, .. } => {
+                let g = net.target_group(group_arn)?;
+                attributes.iter().all(|a| g.attributes.contains(a)).then(Outcome::default)
+            }
             Change::RegisterTargets { group_arn, targets, .. } => {
                 let g = net.target_group(group_arn)?;
                 targets.iter().all(|t| g.targets.iter().any(|x| x.id == t.id && x.port == t.port)).then(Outcome::default)
@@ -607,6 +653,7 @@ impl Change {
                 }
                 Ok(())
             }
+            Change::CopyAttributes { .. } => Ok(()),
             Change::RegisterTargets { group_arn, targets, .. } => {
                 let present: Vec<Target> = net
                     .target_group(group_arn)
