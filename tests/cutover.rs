@@ -201,3 +201,34 @@ fn a_gate_failure_while_the_second_group_is_in_flux_returns_both_to_ipv4() {
     assert_eq!(emu.listener_weights(), vec!["redash-blue=100", "redash-green=0"]);
     assert_eq!(emu.fingerprint(&vpc), original);
 }
+
+#[test]
+fn preflight_refuses_ip_targets_without_ipv6_and_warns_about_security_groups() {
+    let emu = Emulator::start();
+    let ids = emu.seed_cutover();
+    let ws = Workspace::new();
+    let text = std::fs::read_to_string(root().join("runbooks/incident-cutover.yaml")).unwrap();
+    // Without the backend-addresses and security-groups steps.
+    let (head, rest) = text.split_once("  - id: security-groups").unwrap();
+    let (_, rest) = rest.split_once("  - id: alb").unwrap();
+    let rb = ws.runbook("rb.yaml", &format!("{head}  - id: alb{rest}"));
+    emu.clear_calls();
+    let out = run(dualstack(&emu).arg("plan").arg(&rb));
+    let err = stderr(&out);
+    assert_eq!(code(&out), 2, "{err}");
+    let green_ip = ids["backends"]["green"]["ip"].as_str().unwrap();
+    assert!(err.contains(&format!("ip target {green_ip} of redash-green has no IPv6 address")), "{err}");
+    assert!(err.contains(ids["subnets"]["public-1c"].as_str().unwrap()), "the subnet is not named: {err}");
+    assert!(err.contains("assign_ipv6_addresses"), "{err}");
+    let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(emu.mutating_calls(), Vec::<String>::new());
+
+    // With addresses but no security-group step: the plan warns.
+    let (head, rest) = text.split_once("  - id: security-groups").unwrap();
+    let (_, rest) = rest.split_once("  - id: backend-addresses").unwrap();
+    let rb = ws.runbook("rb2.yaml", &format!("{head}  - id: backend-addresses{rest}"));
+    let out = run(dualstack(&emu).arg("plan").arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("allow no IPv6 traffic to port 80"), "{}", stdout(&out));
+}

@@ -15,6 +15,8 @@ pub struct StepPlan {
     pub step: StepId,
     pub kind: &'static str,
     pub changes: Vec<Description>,
+    /// Things worth attention that do not stop the step.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -35,6 +37,7 @@ pub fn build(runbook: &Runbook, mut net: Network) -> Result<Plan, (StepId, StepE
     let mut steps = Vec::new();
     for step in &runbook.steps {
         let spec = step.spec.step();
+        let warnings = spec.warnings(&net);
         let mut described = Vec::new();
         // Batch-wise steps are projected batch after batch, so the plan shows
         // every stage (bounded, in case a projection does not converge).
@@ -48,7 +51,7 @@ pub fn build(runbook: &Runbook, mut net: Network) -> Result<Plan, (StepId, StepE
                 break;
             }
         }
-        steps.push(StepPlan { step: step.id.clone(), kind: spec.kind(), changes: described });
+        steps.push(StepPlan { step: step.id.clone(), kind: spec.kind(), changes: described, warnings });
     }
     Ok(Plan { runbook: runbook.name.clone(), vpc: crate::aws::label(&net.vpc.id, net.vpc.name.as_deref()), steps })
 }
@@ -59,6 +62,9 @@ pub fn render_text(plan: &Plan) -> String {
     let mut out = format!("Plan for runbook {} on {}\n", plan.runbook, plan.vpc);
     for s in &plan.steps {
         out.push_str(&format!("\nstep {} ({})\n", s.step, s.kind));
+        for w in &s.warnings {
+            out.push_str(&format!("  warning: {w}\n"));
+        }
         if s.changes.is_empty() {
             out.push_str("  no change\n");
         }

@@ -705,6 +705,10 @@ fn current_forward<'n>(net: &'n Network, listener_arn: &str, rule_arn: Option<&s
 /// Wait until every target of the group reports healthy.
 async fn wait_healthy(cx: &StepCx<'_>, group_arn: &str) -> Result<(), StepError> {
     let what = format!("the targets of {} to be healthy", group_arn.rsplit('/').nth(1).unwrap_or(group_arn));
+    let targets = cx.elb.target_health(group_arn).await?;
+    if !targets.is_empty() && targets.iter().all(|t| t.state == "healthy") {
+        return Ok(());
+    }
     cx.events.emit(crate::engine::events::Event::Waiting { step: cx.step.to_string(), what: what.clone() });
     cx.waiter
         .until(&what, || async {
