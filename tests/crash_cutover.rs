@@ -6,36 +6,18 @@
 //! state or deleted) and no duplicate.
 
 mod support;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 
 use support::*;
 
-struct Gunicorn(Child);
-
-impl Drop for Gunicorn {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// gunicorn on [::] and the cutover runbook pointed at it, with quick gates.
-fn setup(ws: &Workspace) -> (Gunicorn, std::path::PathBuf) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(python().with_file_name("gunicorn"))
-        .args(["--bind", &format!("[::]:{port}"), "--workers", "1", "--chdir"])
-        .arg(root().join("tests/fixtures"))
-        .arg("app:app")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until(30, "gunicorn", || std::net::TcpStream::connect(("::1", port)).is_ok());
+fn setup(ws: &Workspace) -> (App, std::path::PathBuf) {
+    let (app, port) = App::gunicorn("[::]");
     let text = std::fs::read_to_string(root().join("runbooks/incident-cutover.yaml"))
         .unwrap()
         .replace("[::1]:8000/", &format!("[::1]:{port}/"))
         .replace("interval: 1s, healthy_threshold: 2", "interval: 50ms, healthy_threshold: 1");
-    (Gunicorn(child), ws.runbook("incident-cutover.yaml", &text))
+    (app, ws.runbook("incident-cutover.yaml", &text))
 }
 
 fn copy_runbook(from: &std::path::Path, ws: &Workspace) -> std::path::PathBuf {

@@ -11,37 +11,10 @@
 //!   second group is in flux after the first was fully replaced: back to IPv4.
 
 mod support;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::*;
-
-/// gunicorn serving tests/fixtures/app.py on `bind` (`0.0.0.0` or `[::]`).
-struct Gunicorn(Child);
-
-impl Gunicorn {
-    fn start(host: &str) -> (Gunicorn, u16) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let gunicorn = python().with_file_name("gunicorn");
-        let child = Command::new(gunicorn)
-            .args(["--bind", &format!("{host}:{port}"), "--workers", "1", "--chdir"])
-            .arg(root().join("tests/fixtures"))
-            .arg("app:app")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gunicorn (installed by ./scripts/test)");
-        wait_until(30, "gunicorn to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-        (Gunicorn(child), port)
-    }
-}
-
-impl Drop for Gunicorn {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The example runbook, pointed at the test's application port, with faster gates.
 fn runbook(ws: &Workspace, port: u16) -> std::path::PathBuf {
@@ -82,7 +55,7 @@ fn gunicorn_on_ipv4_only_fails_the_gate_and_everything_returns_to_ipv4() {
     let emu = Emulator::start();
     let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
     let original = emu.fingerprint(&vpc);
-    let (_app, port) = Gunicorn::start("0.0.0.0");
+    let (_app, port) = App::gunicorn("0.0.0.0");
     let ws = Workspace::new();
     let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(runbook(&ws, port)));
     let err = stderr(&out);
@@ -98,7 +71,7 @@ fn gunicorn_on_ipv6_completes_and_rollback_restores_the_start() {
     let emu = Emulator::start();
     let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
     let original = emu.fingerprint(&vpc);
-    let (_app, port) = Gunicorn::start("[::]");
+    let (_app, port) = App::gunicorn("[::]");
     let ws = Workspace::new();
     let rb = runbook(&ws, port);
 
@@ -164,7 +137,7 @@ fn target_health_failing_at_the_50_percent_stage_returns_weights_to_ipv4() {
     let emu = Emulator::start();
     let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
     let original = emu.fingerprint(&vpc);
-    let (_app, port) = Gunicorn::start("[::]");
+    let (_app, port) = App::gunicorn("[::]");
     let ws = Workspace::new();
     // One step per side, each gated on its own new group's target health.
     let text = std::fs::read_to_string(runbook(&ws, port)).unwrap();
@@ -190,7 +163,7 @@ fn a_gate_failure_while_the_second_group_is_in_flux_returns_both_to_ipv4() {
     let emu = Emulator::start();
     let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
     let original = emu.fingerprint(&vpc);
-    let (_app, port) = Gunicorn::start("[::]");
+    let (_app, port) = App::gunicorn("[::]");
     let ws = Workspace::new();
     let rb = runbook(&ws, port);
     // green is fully on its IPv6 group; blue has just moved 10 %.

@@ -3,35 +3,8 @@
 //! observations; the same gate passes when the server listens on IPv6.
 
 mod support;
-use std::process::{Child, Command, Stdio};
 
 use support::*;
-
-/// A plain HTTP server from Python's standard library on `bind`.
-struct Server(Child);
-
-impl Server {
-    fn start(bind: &str) -> (Server, u16) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(python())
-            .args(["-m", "http.server", "--bind", bind, &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr = if bind.contains(':') { format!("[{bind}]:{port}") } else { format!("{bind}:{port}") };
-        let addr = addr.replace("[::]", "[::1]").replace("0.0.0.0", "127.0.0.1");
-        wait_until(20, "the server to listen", || std::net::TcpStream::connect(&addr).is_ok());
-        (Server(child), port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn runbook(port: u16) -> String {
     let incident = std::fs::read_to_string(root().join("runbooks/incident.yaml")).unwrap();
@@ -50,7 +23,7 @@ fn a_gate_failing_over_ipv6_rolls_back_to_ipv4_with_exit_3() {
     let vpc = emu.seed_incident()["vpc"].as_str().unwrap().to_string();
     let original = emu.fingerprint(&vpc);
     // The incident: the application listens on IPv4 only.
-    let (_server, port) = Server::start("0.0.0.0");
+    let (_server, port) = App::http_server("0.0.0.0");
     let ws = Workspace::new();
     let rb = ws.runbook("incident-gated.yaml", &runbook(port));
     let started = std::time::Instant::now();
@@ -81,7 +54,7 @@ fn a_gate_failing_over_ipv6_rolls_back_to_ipv4_with_exit_3() {
 fn the_same_gate_passes_when_the_server_listens_on_ipv6() {
     let emu = Emulator::start();
     let vpc = emu.seed_incident()["vpc"].as_str().unwrap().to_string();
-    let (_server, port) = Server::start("::");
+    let (_server, port) = App::http_server("::");
     let ws = Workspace::new();
     let rb = ws.runbook("incident-gated.yaml", &runbook(port));
     let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb));

@@ -416,6 +416,23 @@ impl TargetGroup {
     pub fn tag(&self, key: &str) -> Option<&str> {
         self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
+
+    /// The settings to create this group again, under `name`, as
+    /// `ip_address_type`.
+    pub fn copy_as(&self, name: &str, ip_address_type: &str) -> super::NewTargetGroup {
+        super::NewTargetGroup {
+            name: name.to_string(),
+            protocol: self.protocol.clone(),
+            protocol_version: self.protocol_version.clone(),
+            port: self.port,
+            vpc_id: self.vpc_id.clone(),
+            target_type: self.target_type.clone(),
+            ip_address_type: ip_address_type.to_string(),
+            health_check: self.health_check.clone(),
+            attributes: self.attributes.clone(),
+            tags: self.tags.clone(),
+        }
+    }
 }
 
 /// A network interface, for the IPv6 addresses of targets.

@@ -215,26 +215,14 @@ impl Step for Spec {
                 }
                 // Fail before creating anything when a target cannot be IPv6.
                 self.desired_targets(net, old, r.at)?;
-                let mut tags: Vec<(String, String)> = old.tags.iter().filter(|(k, _)| k != RUN_TAG).cloned().collect();
-                tags.push((RUN_TAG.to_string(), String::new()));
-                tags.push(("dualstack:replaces".to_string(), old.name.clone()));
-                return Ok(vec![super::Change::TargetGroupIpv6(Change::CreateGroup {
-                    source: old.name.clone(),
-                    group: NewTargetGroup {
-                        name: new_name,
-                        protocol: old.protocol.clone(),
-                        protocol_version: old.protocol_version.clone(),
-                        port: old.port,
-                        vpc_id: old.vpc_id.clone(),
-                        target_type: old.target_type.clone(),
-                        ip_address_type: "ipv6".into(),
-                        health_check: old.health_check.clone(),
-                        // Attributes are their own change (below), so that a
-                        // crash between the two calls cannot lose them.
-                        attributes: Vec::new(),
-                        tags,
-                    },
-                })]);
+                let mut group = old.copy_as(&new_name, "ipv6");
+                group.tags.retain(|(k, _)| k != RUN_TAG);
+                group.tags.push((RUN_TAG.to_string(), String::new()));
+                group.tags.push(("dualstack:replaces".to_string(), old.name.clone()));
+                // Attributes are their own change (below), so that a crash
+                // between the two calls cannot lose them.
+                group.attributes.clear();
+                return Ok(vec![super::Change::TargetGroupIpv6(Change::CreateGroup { source: old.name.clone(), group })]);
             };
             if new.ip_address_type != "ipv6" {
                 return Err(StepError::precondition(r.at, format!("a target group named {new_name} already exists and is {}", new.ip_address_type))
@@ -309,18 +297,7 @@ impl Step for Spec {
                 if self.retire == Retire::Delete && net.forwards_to(&old.arn).next().is_none() {
                     return Ok(vec![super::Change::TargetGroupIpv6(Change::DeleteOldGroup {
                         group_arn: old.arn.clone(),
-                        copy: NewTargetGroup {
-                            name: old.name.clone(),
-                            protocol: old.protocol.clone(),
-                            protocol_version: old.protocol_version.clone(),
-                            port: old.port,
-                            vpc_id: old.vpc_id.clone(),
-                            target_type: old.target_type.clone(),
-                            ip_address_type: old.ip_address_type.clone(),
-                            health_check: old.health_check.clone(),
-                            attributes: old.attributes.clone(),
-                            tags: old.tags.clone(),
-                        },
+                        copy: old.copy_as(&old.name, &old.ip_address_type),
                         targets: old.targets.iter().map(|t| Target { state: String::new(), reason: None, description: None, ..t.clone() }).collect(),
                     })]);
                 }

@@ -444,3 +444,48 @@ pub fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// An application server on loopback, stopped on drop.
+pub struct App(Child);
+
+impl App {
+    /// gunicorn serving tests/fixtures/app.py on `host` (`0.0.0.0`, `[::]`).
+    pub fn gunicorn(host: &str) -> (App, u16) {
+        let port = free_port();
+        let child = Command::new(python().with_file_name("gunicorn"))
+            .args(["--bind", &format!("{host}:{port}"), "--workers", "1", "--chdir"])
+            .arg(root().join("tests/fixtures"))
+            .arg("app:app")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gunicorn (installed by ./scripts/test)");
+        wait_until(30, "gunicorn to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() || std::net::TcpStream::connect(("::1", port)).is_ok());
+        (App(child), port)
+    }
+
+    /// Python's own HTTP server on `bind` (`0.0.0.0`, `::`).
+    pub fn http_server(bind: &str) -> (App, u16) {
+        let port = free_port();
+        let child = Command::new(python())
+            .args(["-m", "http.server", "--bind", bind, &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until(20, "the server to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() || std::net::TcpStream::connect(("::1", port)).is_ok());
+        (App(child), port)
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
