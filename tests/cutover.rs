@@ -205,3 +205,28 @@ fn preflight_refuses_ip_targets_without_ipv6_and_warns_about_security_groups() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains("allow no IPv6 traffic to port 80"), "{}", stdout(&out));
 }
+
+#[test]
+fn retire_delete_removes_the_old_groups_and_rollback_recreates_them() {
+    let emu = Emulator::start();
+    let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
+    let original = emu.fingerprint(&vpc);
+    let (_app, port) = App::gunicorn("[::]");
+    let ws = Workspace::new();
+    let text = std::fs::read_to_string(runbook(&ws, port)).unwrap().replace("retire: keep", "retire: delete");
+    let rb = ws.runbook("incident-cutover.yaml", &text);
+    let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let after = emu.fingerprint(&vpc);
+    assert!(!after.iter().any(|l| l.starts_with("target group redash-blue ") || l.starts_with("target group redash-green ")), "{after:#?}");
+    assert_eq!(emu.listener_weights(), vec!["redash-blue-v6=100", "redash-green-v6=0"]);
+    // A second apply knows the retired groups were replaced.
+    emu.clear_calls();
+    let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(emu.mutating_calls(), Vec::<String>::new());
+    // Rollback recreates the old groups (new ARNs) and points the listener back at them.
+    let out = run(dualstack(&emu).args(["rollback", "--yes"]).arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(emu.fingerprint(&vpc), original);
+}

@@ -265,9 +265,10 @@ impl Network {
     pub fn interface(&self, id: &str) -> Option<&Interface> {
         self.interfaces.iter().find(|i| i.id == id)
     }
-    /// The interface holding a private IPv4 address (an ip target).
+    /// The interface holding an address (an ip target, IPv4 or IPv6).
     pub fn interface_with_ip(&self, ip: &str) -> Option<&Interface> {
-        self.interfaces.iter().find(|i| i.private_ips.iter().any(|p| p == ip))
+        let same = |a: &String| a == ip || a.parse::<std::net::IpAddr>().ok().zip(ip.parse::<std::net::IpAddr>().ok()).is_some_and(|(x, y)| x == y);
+        self.interfaces.iter().find(|i| i.private_ips.iter().any(same) || i.ipv6_addresses.iter().any(same))
     }
     /// An instance's primary interface (device index 0).
     pub fn primary_interface(&self, instance_id: &str) -> Option<&Interface> {

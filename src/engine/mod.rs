@@ -421,6 +421,9 @@ impl<'a> Engine<'a> {
             .cloned()
             .collect();
         todo.reverse();
+        // Recreate what the run deleted before anything else: a restored
+        // listener may point at it (stable sort: newest first otherwise).
+        todo.sort_by_key(|c| !c.change.undo_creates());
         // Changes that set the same thing (a listener's weights stage after
         // stage, a flag set twice) are undone once, at the newest's turn and
         // with the oldest's prior value: the listener goes back to IPv4 in
@@ -461,6 +464,9 @@ impl<'a> Engine<'a> {
             }
             if let Some(k) = key {
                 undone_keys.insert(k);
+            }
+            if target.change.undo_creates() {
+                net = None;
             }
             self.record(Record::UndoDone { seq: c.seq })?;
             self.undone += 1;

@@ -60,7 +60,7 @@ impl Spec {
             }
         };
         for r in &self.targets_of {
-            let tg = resolve::target_group(net, r)?;
+            let tg = resolve::target_group_or_replacement(net, r)?;
             for t in &tg.targets {
                 let eni = match tg.target_type.as_str() {
                     "instance" => net.primary_interface(&t.id),

@@ -182,6 +182,12 @@ impl Change {
         matches!(self, Change::TargetGroupIpv6(c) if c.gate_after())
     }
 
+    /// Whether undoing this change creates a resource (a deleted group
+    /// recreated): later undos must read state afresh to see it.
+    pub fn undo_creates(&self) -> bool {
+        matches!(self, Change::TargetGroupIpv6(target_group_ipv6::Change::DeleteOldGroup { .. }))
+    }
+
     /// Changes that set the same thing share a key; a rollback undoes the
     /// group once, with the oldest's prior value, at the newest's turn.
     pub fn undo_key(&self) -> Option<String> {

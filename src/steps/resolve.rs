@@ -96,6 +96,18 @@ pub fn target_group<'n>(net: &'n Network, r: &Ref) -> Result<&'n TargetGroup, St
     resolve(&net.target_groups, r, "target group", &net.vpc.id, |t| &t.arn, |t| vec![t.name.as_str()], |t| t.name.clone())
 }
 
+/// A target group, or the IPv6 group that replaced it after a
+/// `target_group_ipv6` step deleted it (`retire: delete`), so that a rerun of
+/// the runbook still finds what its references meant.
+pub fn target_group_or_replacement<'n>(net: &'n Network, r: &Ref) -> Result<&'n TargetGroup, StepError> {
+    target_group(net, r).or_else(|e| {
+        net.target_groups
+            .iter()
+            .find(|t| t.tag(crate::aws::RUN_TAG).is_some() && t.tag("dualstack:replaces") == Some(r.text.as_str()))
+            .ok_or(e)
+    })
+}
+
 /// Instances are found by ID or Name tag.
 pub fn instance<'n>(net: &'n Network, r: &Ref) -> Result<&'n Instance, StepError> {
     resolve(&net.instances, r, "instance", &net.vpc.id, |i| &i.id, |i| i.name.as_deref().into_iter().collect(), |i| label(&i.id, i.name.as_deref()))
