@@ -702,3 +702,33 @@ async fn wait_healthy(cx: &StepCx<'_>, group_arn: &str) -> Result<(), StepError>
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(suffix: &str) -> Spec {
+        let at = Pos::default();
+        Spec {
+            listener: Ref { text: "lb:80".into(), at },
+            groups: vec![],
+            suffix: suffix.into(),
+            shift: vec![10, 50, 100],
+            bake: Duration::ZERO,
+            retire: Retire::Keep,
+            at,
+        }
+    }
+
+    #[test]
+    fn new_names_respect_the_32_character_limit() {
+        assert_eq!(spec("-v6").new_name("redash-green"), "redash-green-v6");
+        let long = "a-very-long-target-group-name-x1";
+        assert_eq!(long.len(), 32);
+        let n = spec("-v6").new_name(long);
+        assert_eq!(n.len(), 32);
+        assert_eq!(n, "a-very-long-target-group-name-v6");
+        // No double dash where the cut lands on one.
+        assert_eq!(spec("-ipv6").new_name("abcdefghijklmnopqrstuvwxyz-abcdef"), "abcdefghijklmnopqrstuvwxyz-ipv6");
+    }
+}
