@@ -49,13 +49,3 @@ pub enum RunOutcome {
 pub trait EventSink: Send + Sync {
     fn emit(&self, event: Event);
 }
-
-/// Collects events in memory (for tests and for building reports).
-#[derive(Default)]
-pub struct Recorder(pub std::sync::Mutex<Vec<Event>>);
-
-impl EventSink for Recorder {
-    fn emit(&self, event: Event) {
-        self.0.lock().expect("recorder lock").push(event);
-    }
-}

@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::aws::Elbv2;
-use crate::runbook::{Pos, ValidateCx};
+use crate::runbook::ValidateCx;
 
 pub use gate::{Gate, GateFailure};
 
@@ -140,7 +140,3 @@ pub fn duration(cx: &mut ValidateCx, path: &str, text: Option<&str>, default: Du
         },
     }
 }
-
-/// Where a gate was written, for messages.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct GateAt(pub Pos);
