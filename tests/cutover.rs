@@ -24,6 +24,30 @@ fn runbook(ws: &Workspace, port: u16) -> std::path::PathBuf {
     ws.runbook("incident-cutover.yaml", &text)
 }
 
+/// An emulator with the cutover topology, its starting state, gunicorn on
+/// `bind` and a workspace with the runbook pointed at it.
+struct Setup {
+    emu: Emulator,
+    vpc: String,
+    original: Vec<String>,
+    /// Bound to keep the server running for the test.
+    _app: App,
+    port: u16,
+    /// Bound to keep the runbook's folder alive for the test.
+    ws: Workspace,
+    rb: std::path::PathBuf,
+}
+
+fn setup(bind: &str) -> Setup {
+    let emu = Emulator::start();
+    let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
+    let original = emu.fingerprint(&vpc);
+    let (app, port) = App::gunicorn(bind);
+    let ws = Workspace::new();
+    let rb = runbook(&ws, port);
+    Setup { emu, vpc, original, _app: app, port, ws, rb }
+}
+
 fn journal(ws: &Workspace) -> Vec<serde_json::Value> {
     std::fs::read_to_string(ws.state_dir().join("redash-cutover.journal.jsonl"))
         .unwrap()
@@ -52,12 +76,8 @@ fn time_to_ipv4(lines: &[serde_json::Value]) -> Option<Duration> {
 
 #[test]
 fn gunicorn_on_ipv4_only_fails_the_gate_and_everything_returns_to_ipv4() {
-    let emu = Emulator::start();
-    let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
-    let original = emu.fingerprint(&vpc);
-    let (_app, port) = App::gunicorn("0.0.0.0");
-    let ws = Workspace::new();
-    let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(runbook(&ws, port)));
+    let Setup { emu, vpc, original, rb, ws: _ws, _app, .. } = setup("0.0.0.0");
+    let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb));
     let err = stderr(&out);
     assert_eq!(code(&out), 3, "{err}");
     assert!(err.contains("step `alb` failed its health gate"), "{err}");
@@ -68,12 +88,7 @@ fn gunicorn_on_ipv4_only_fails_the_gate_and_everything_returns_to_ipv4() {
 
 #[test]
 fn gunicorn_on_ipv6_completes_and_rollback_restores_the_start() {
-    let emu = Emulator::start();
-    let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
-    let original = emu.fingerprint(&vpc);
-    let (_app, port) = App::gunicorn("[::]");
-    let ws = Workspace::new();
-    let rb = runbook(&ws, port);
+    let Setup { emu, vpc, original, rb, ws: _ws, _app, .. } = setup("[::]");
 
     // plan shows the weights stage by stage and changes nothing.
     emu.clear_calls();
@@ -134,11 +149,7 @@ fn fail_when(emu: &Emulator, rb: &std::path::Path, when: &'static str, group: &'
 
 #[test]
 fn target_health_failing_at_the_50_percent_stage_returns_weights_to_ipv4() {
-    let emu = Emulator::start();
-    let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
-    let original = emu.fingerprint(&vpc);
-    let (_app, port) = App::gunicorn("[::]");
-    let ws = Workspace::new();
+    let Setup { emu, vpc, original, port, ws, _app, .. } = setup("[::]");
     // One step per side, each gated on its own new group's target health.
     let text = std::fs::read_to_string(runbook(&ws, port)).unwrap();
     let (head, _) = text.split_once("  - id: target-groups").unwrap();
@@ -160,12 +171,7 @@ fn target_health_failing_at_the_50_percent_stage_returns_weights_to_ipv4() {
 
 #[test]
 fn a_gate_failure_while_the_second_group_is_in_flux_returns_both_to_ipv4() {
-    let emu = Emulator::start();
-    let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
-    let original = emu.fingerprint(&vpc);
-    let (_app, port) = App::gunicorn("[::]");
-    let ws = Workspace::new();
-    let rb = runbook(&ws, port);
+    let Setup { emu, vpc, original, rb, ws: _ws, _app, .. } = setup("[::]");
     // green is fully on its IPv6 group; blue has just moved 10 %.
     let out = fail_when(&emu, &rb, "redash-blue-v6=10", "redash-green-v6");
     let err = stderr(&out);
@@ -208,11 +214,7 @@ fn preflight_refuses_ip_targets_without_ipv6_and_warns_about_security_groups() {
 
 #[test]
 fn retire_delete_removes_the_old_groups_and_rollback_recreates_them() {
-    let emu = Emulator::start();
-    let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
-    let original = emu.fingerprint(&vpc);
-    let (_app, port) = App::gunicorn("[::]");
-    let ws = Workspace::new();
+    let Setup { emu, vpc, original, port, ws, _app, .. } = setup("[::]");
     let text = std::fs::read_to_string(runbook(&ws, port)).unwrap().replace("retire: keep", "retire: delete");
     let rb = ws.runbook("incident-cutover.yaml", &text);
     let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb));
