@@ -43,6 +43,29 @@ impl AssocState {
     }
 }
 
+/// Waiting on an association: `associated` is ready, `associating` (or
+/// not visible yet: reads are eventually consistent) is pending, anything
+/// else will never become `associated`.
+pub fn association_probe(block: Option<&Ipv6Block>) -> super::wait::Probe {
+    use super::wait::Probe;
+    match block.map(|b| &b.state) {
+        Some(AssocState::Associated) => Probe::Ready,
+        Some(AssocState::Associating) => Probe::Pending("associating".into()),
+        Some(other) => Probe::Terminal(format!("{other:?}")),
+        None => Probe::Pending("not visible yet".into()),
+    }
+}
+
+/// Waiting on a disassociation: ready once the block is gone (or
+/// `disassociated`, `failed`), pending while it is live or `disassociating`.
+pub fn disassociation_probe(block: Option<&Ipv6Block>) -> super::wait::Probe {
+    use super::wait::Probe;
+    match block {
+        Some(b) if b.state.is_live() || b.state == AssocState::Disassociating => Probe::Pending(format!("{:?}", b.state)),
+        _ => Probe::Ready,
+    }
+}
+
 /// An IPv6 block associated with a VPC or subnet.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ipv6Block {

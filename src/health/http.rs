@@ -69,7 +69,8 @@ pub async fn resolve(host: &url::Host<&str>, port: u16, family: Family) -> Resul
     };
     let picked: Vec<SocketAddr> = all.iter().copied().filter(|a| family.admits(a)).collect();
     if picked.is_empty() {
-        return Err(format!("{host} has no {family:?} address (found: {})", all.iter().map(|a| a.ip().to_string()).collect::<Vec<_>>().join(", ")).replace("Ipv6", "IPv6").replace("Ipv4", "IPv4"));
+        let found: Vec<String> = all.iter().map(|a| a.ip().to_string()).collect();
+        return Err(format!("{host} has no {family} address (found: {})", found.join(", ")));
     }
     Ok(picked)
 }

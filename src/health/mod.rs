@@ -33,6 +33,16 @@ pub enum Family {
     Any,
 }
 
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Family::Ipv6 => "IPv6",
+            Family::Ipv4 => "IPv4",
+            Family::Any => "IP",
+        })
+    }
+}
+
 impl Family {
     pub fn admits(self, addr: &SocketAddr) -> bool {
         match self {

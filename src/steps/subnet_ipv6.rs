@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{resolve, Description, Outcome, Step, StepCx, StepError};
 use crate::aws::wait::Probe;
-use crate::aws::{label, AssocState, Ipv6Block, Network, SubnetFlag};
+use crate::aws::{association_probe, disassociation_probe, label, AssocState, Ipv6Block, Network, SubnetFlag};
 use crate::ipv6::Ipv6Net;
 use crate::runbook::{Pos, Ref, ValidateCx};
 
@@ -361,14 +361,7 @@ impl Change {
             .until(&what, || async {
                 let subnets = cx.ec2.subnets(cx.vpc_id).await?;
                 let block = subnets.iter().find(|s| &s.id == subnet_id).and_then(|s| s.ipv6_blocks.iter().find(|b| b.association_id == id));
-                Ok(match block {
-                    Some(b) => match &b.state {
-                        AssocState::Associated => Probe::Ready,
-                        AssocState::Associating => Probe::Pending("associating".into()),
-                        other => Probe::Terminal(format!("{other:?}")),
-                    },
-                    None => Probe::Pending("not visible yet".into()),
-                })
+                Ok(association_probe(block))
             })
             .await?;
         Ok(())
@@ -413,12 +406,7 @@ impl Change {
                             .iter()
                             .find(|s| &s.id == subnet_id)
                             .and_then(|s| s.ipv6_blocks.iter().find(|b| &b.association_id == id));
-                        Ok(match block {
-                            Some(b) if b.state.is_live() || b.state == AssocState::Disassociating => {
-                                Probe::Pending(format!("{:?}", b.state))
-                            }
-                            _ => Probe::Ready,
-                        })
+                        Ok(disassociation_probe(block))
                     })
                     .await?;
                 Ok(())

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Description, Outcome, Step, StepCx, StepError};
 use crate::aws::wait::Probe;
-use crate::aws::{label, AssocState, Ipv6Block, Network, VpcIpv6Source};
+use crate::aws::{association_probe, disassociation_probe, label, AssocState, Ipv6Block, Network, VpcIpv6Source};
 use crate::ipv6::Ipv6Net;
 use crate::runbook::{Pos, ValidateCx};
 
@@ -173,14 +173,7 @@ impl Change {
         cx.waiter
             .until(&format!("{vpc_id} IPv6 block {id} to be associated"), || async {
                 let vpc = cx.ec2.vpc(vpc_id).await?;
-                Ok(match vpc.ipv6_blocks.iter().find(|b| b.association_id == id) {
-                    Some(b) => match &b.state {
-                        AssocState::Associated => Probe::Ready,
-                        AssocState::Associating => Probe::Pending("associating".into()),
-                        other => Probe::Terminal(format!("{other:?}")),
-                    },
-                    None => Probe::Pending("not visible yet".into()),
-                })
+                Ok(association_probe(vpc.ipv6_blocks.iter().find(|b| b.association_id == id)))
             })
             .await?;
         Ok(())
@@ -205,11 +198,7 @@ impl Change {
         cx.waiter
             .until(&format!("{vpc_id} IPv6 block {id} to be disassociated"), || async {
                 let vpc = cx.ec2.vpc(vpc_id).await?;
-                Ok(match vpc.ipv6_blocks.iter().find(|b| &b.association_id == id) {
-                    Some(b) if b.state == AssocState::Disassociating => Probe::Pending("disassociating".into()),
-                    Some(b) if b.state.is_live() => Probe::Pending(format!("{:?}", b.state)),
-                    _ => Probe::Ready,
-                })
+                Ok(disassociation_probe(vpc.ipv6_blocks.iter().find(|b| &b.association_id == id)))
             })
             .await?;
         Ok(())
