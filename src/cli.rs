@@ -37,6 +37,26 @@ pub struct Global {
     /// How to report: text for people, json for one event per line on stdout.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    /// Attempts per AWS call when AWS throttles (reads also retry server faults).
+    #[arg(long, global = true, env = "AWS_MAX_ATTEMPTS", default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: u32,
+    /// Longest wait between two attempts (backoff doubles from 100ms up to this).
+    #[arg(long, global = true, env = "DUALSTACK_MAX_BACKOFF", default_value = "20s", value_parser = parse_duration)]
+    pub max_backoff: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 20s, 2m)"))
+}
+
+impl Global {
+    pub fn retry_policy(&self) -> crate::aws::retry::RetryPolicy {
+        crate::aws::retry::RetryPolicy {
+            attempts: self.max_attempts,
+            max_backoff: self.max_backoff,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -121,7 +121,8 @@ async fn connect(g: &Global, rb: &Runbook) -> Result<Session> {
         Output::Text => Box::new(TextReporter::new(std::io::stderr())),
         Output::Json => Box::new(JsonReporter::new(std::io::stdout())),
     };
-    Ok(Session { ec2: Arc::new(SdkEc2::new(&config)), elb: Arc::new(SdkElbv2::new(&config)), events })
+    let retry = g.retry_policy();
+    Ok(Session { ec2: Arc::new(SdkEc2::new(&config, retry)), elb: Arc::new(SdkElbv2::new(&config, retry)), events })
 }
 
 /// The VPC the runbook names: exactly one, or an error at the `vpc:` line.

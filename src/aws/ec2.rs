@@ -8,8 +8,6 @@
 //! returned as [`FailureKind::Unknown`] for the executor to reconcile by
 //! reading state.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
@@ -18,24 +16,27 @@ use aws_sdk_ec2::types::{
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use super::retry::RetryPolicy;
 use super::*;
 use crate::ipv6::Ipv6Net;
 
-/// Error codes that mean "slow down, nothing was applied" (EC2, ELBv2).
-const THROTTLING: &[&str] = &["RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled"];
-const WRITE_ATTEMPTS: u32 = 8;
 
 pub struct SdkEc2 {
     read: Client,
     write: Client,
+    retry: RetryPolicy,
 }
 
 impl SdkEc2 {
-    pub fn new(config: &aws_config::SdkConfig) -> SdkEc2 {
-        let write_conf = aws_sdk_ec2::config::Builder::from(config)
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .build();
-        SdkEc2 { read: Client::new(config), write: Client::from_conf(write_conf) }
+    pub fn new(config: &aws_config::SdkConfig, retry: RetryPolicy) -> SdkEc2 {
+        let conf = |rc| {
+            aws_sdk_ec2::config::Builder::from(config).retry_config(rc).retry_partition(RetryPolicy::partition()).build()
+        };
+        SdkEc2 {
+            read: Client::from_conf(conf(retry.sdk_config())),
+            write: Client::from_conf(conf(aws_config::retry::RetryConfig::disabled())),
+            retry,
+        }
     }
 }
 
@@ -61,27 +62,6 @@ pub trait HttpStatus {
 impl HttpStatus for aws_smithy_runtime_api::http::Response {
     fn status_code(&self) -> u16 {
         self.status().as_u16()
-    }
-}
-
-/// Run a write, retrying only throttling errors with exponential backoff.
-pub(crate) async fn write<T, F, Fut>(op: &'static str, mut call: F) -> Result<T, AwsError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, AwsError>>,
-{
-    let mut delay = Duration::from_millis(100);
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Err(e) if attempt < WRITE_ATTEMPTS && THROTTLING.contains(&e.code()) => {
-                tracing::debug!(op, attempt, "throttled; backing off {:?}", delay);
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-                attempt += 1;
-            }
-            other => return other,
-        }
     }
 }
 
@@ -430,7 +410,7 @@ impl Ec2 for SdkEc2 {
 
     async fn assign_ipv6_address(&self, interface_id: &str) -> Result<String, AwsError> {
         const OP: &str = "ec2:AssignIpv6Addresses";
-        let out = write(OP, || async {
+        let out = self.retry.write(OP, || async {
             self.write
                 .assign_ipv6_addresses()
                 .network_interface_id(interface_id)
@@ -445,7 +425,7 @@ impl Ec2 for SdkEc2 {
 
     async fn unassign_ipv6_address(&self, interface_id: &str, address: &str) -> Result<(), AwsError> {
         const OP: &str = "ec2:UnassignIpv6Addresses";
-        write(OP, || async {
+        self.retry.write(OP, || async {
             self.write
                 .unassign_ipv6_addresses()
                 .network_interface_id(interface_id)
@@ -460,7 +440,7 @@ impl Ec2 for SdkEc2 {
 
     async fn associate_vpc_ipv6(&self, vpc_id: &str, source: &VpcIpv6Source) -> Result<Ipv6Block, AwsError> {
         const OP: &str = "ec2:AssociateVpcCidrBlock";
-        let out = write(OP, || async {
+        let out = self.retry.write(OP, || async {
             let mut req = self.write.associate_vpc_cidr_block().vpc_id(vpc_id);
             req = match source {
                 VpcIpv6Source::Amazon => req.amazon_provided_ipv6_cidr_block(true),
@@ -486,7 +466,7 @@ impl Ec2 for SdkEc2 {
 
     async fn disassociate_vpc_ipv6(&self, association_id: &str) -> Result<(), AwsError> {
         const OP: &str = "ec2:DisassociateVpcCidrBlock";
-        write(OP, || async {
+        self.retry.write(OP, || async {
             self.write.disassociate_vpc_cidr_block().association_id(association_id).send().await.map_err(|e| err(OP, e))
         })
         .await
@@ -495,7 +475,7 @@ impl Ec2 for SdkEc2 {
 
     async fn associate_subnet_ipv6(&self, subnet_id: &str, cidr: Ipv6Net) -> Result<Ipv6Block, AwsError> {
         const OP: &str = "ec2:AssociateSubnetCidrBlock";
-        let out = write(OP, || async {
+        let out = self.retry.write(OP, || async {
             self.write
                 .associate_subnet_cidr_block()
                 .subnet_id(subnet_id)
@@ -517,7 +497,7 @@ impl Ec2 for SdkEc2 {
 
     async fn disassociate_subnet_ipv6(&self, association_id: &str) -> Result<(), AwsError> {
         const OP: &str = "ec2:DisassociateSubnetCidrBlock";
-        write(OP, || async {
+        self.retry.write(OP, || async {
             self.write
                 .disassociate_subnet_cidr_block()
                 .association_id(association_id)
@@ -531,7 +511,7 @@ impl Ec2 for SdkEc2 {
 
     async fn set_subnet_flag(&self, subnet_id: &str, flag: SubnetFlag, value: bool) -> Result<(), AwsError> {
         const OP: &str = "ec2:ModifySubnetAttribute";
-        write(OP, || async {
+        self.retry.write(OP, || async {
             let req = self.write.modify_subnet_attribute().subnet_id(subnet_id);
             let req = match flag {
                 SubnetFlag::AssignIpv6AddressOnCreation => req.assign_ipv6_address_on_creation(flag_value(value)),
@@ -548,7 +528,7 @@ impl Ec2 for SdkEc2 {
 
     async fn create_route_v6(&self, rtb: &str, dest: Ipv6Net, target: &RouteTarget) -> Result<(), AwsError> {
         const OP: &str = "ec2:CreateRoute";
-        write(OP, || async {
+        self.retry.write(OP, || async {
             let req = self.write.create_route().route_table_id(rtb).destination_ipv6_cidr_block(dest.to_string());
             let req = match target {
                 RouteTarget::EgressOnlyInternetGateway(id) => req.egress_only_internet_gateway_id(id),
@@ -563,7 +543,7 @@ impl Ec2 for SdkEc2 {
 
     async fn replace_route_v6(&self, rtb: &str, dest: Ipv6Net, target: &RouteTarget) -> Result<(), AwsError> {
         const OP: &str = "ec2:ReplaceRoute";
-        write(OP, || async {
+        self.retry.write(OP, || async {
             let req = self.write.replace_route().route_table_id(rtb).destination_ipv6_cidr_block(dest.to_string());
             let req = match target {
                 RouteTarget::EgressOnlyInternetGateway(id) => req.egress_only_internet_gateway_id(id),
@@ -578,7 +558,7 @@ impl Ec2 for SdkEc2 {
 
     async fn delete_route_v6(&self, rtb: &str, dest: Ipv6Net) -> Result<(), AwsError> {
         const OP: &str = "ec2:DeleteRoute";
-        write(OP, || async {
+        self.retry.write(OP, || async {
             self.write
                 .delete_route()
                 .route_table_id(rtb)
@@ -602,7 +582,7 @@ impl Ec2 for SdkEc2 {
             .resource_type(ResourceType::EgressOnlyInternetGateway)
             .set_tags(Some(tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
             .build();
-        let out = write(OP, || async {
+        let out = self.retry.write(OP, || async {
             self.write
                 .create_egress_only_internet_gateway()
                 .vpc_id(vpc_id)
@@ -621,7 +601,7 @@ impl Ec2 for SdkEc2 {
 
     async fn delete_egress_only_gateway(&self, id: &str) -> Result<(), AwsError> {
         const OP: &str = "ec2:DeleteEgressOnlyInternetGateway";
-        write(OP, || async {
+        self.retry.write(OP, || async {
             self.write
                 .delete_egress_only_internet_gateway()
                 .egress_only_internet_gateway_id(id)
@@ -649,7 +629,7 @@ impl Ec2 for SdkEc2 {
         let rules = match rule.direction {
             Direction::Ingress => {
                 const OP: &str = "ec2:AuthorizeSecurityGroupIngress";
-                let out = write(OP, || async {
+                let out = self.retry.write(OP, || async {
                     self.write
                         .authorize_security_group_ingress()
                         .group_id(group_id)
@@ -663,7 +643,7 @@ impl Ec2 for SdkEc2 {
             }
             Direction::Egress => {
                 const OP: &str = "ec2:AuthorizeSecurityGroupEgress";
-                let out = write(OP, || async {
+                let out = self.retry.write(OP, || async {
                     self.write
                         .authorize_security_group_egress()
                         .group_id(group_id)
@@ -687,7 +667,7 @@ impl Ec2 for SdkEc2 {
         match direction {
             Direction::Ingress => {
                 const OP: &str = "ec2:RevokeSecurityGroupIngress";
-                write(OP, || async {
+                self.retry.write(OP, || async {
                     self.write
                         .revoke_security_group_ingress()
                         .group_id(group_id)
@@ -701,7 +681,7 @@ impl Ec2 for SdkEc2 {
             }
             Direction::Egress => {
                 const OP: &str = "ec2:RevokeSecurityGroupEgress";
-                write(OP, || async {
+                self.retry.write(OP, || async {
                     self.write
                         .revoke_security_group_egress()
                         .group_id(group_id)

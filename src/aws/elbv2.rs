@@ -11,20 +11,29 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use aws_sdk_elasticloadbalancingv2::Client;
 
-use super::ec2::{err, write};
+use super::ec2::err;
+use super::retry::{eventually, RetryPolicy};
 use super::*;
 
 pub struct SdkElbv2 {
     read: Client,
     write: Client,
+    retry: RetryPolicy,
 }
 
 impl SdkElbv2 {
-    pub fn new(config: &aws_config::SdkConfig) -> SdkElbv2 {
-        let write_conf = aws_sdk_elasticloadbalancingv2::config::Builder::from(config)
-            .retry_config(aws_config::retry::RetryConfig::disabled())
-            .build();
-        SdkElbv2 { read: Client::new(config), write: Client::from_conf(write_conf) }
+    pub fn new(config: &aws_config::SdkConfig, retry: RetryPolicy) -> SdkElbv2 {
+        let conf = |rc| {
+            aws_sdk_elasticloadbalancingv2::config::Builder::from(config)
+                .retry_config(rc)
+                .retry_partition(RetryPolicy::partition())
+                .build()
+        };
+        SdkElbv2 {
+            read: Client::from_conf(conf(retry.sdk_config())),
+            write: Client::from_conf(conf(aws_config::retry::RetryConfig::disabled())),
+            retry,
+        }
     }
 
     async fn actions(&self, actions: &[Action]) -> Actions {
@@ -93,13 +102,11 @@ impl SdkElbv2 {
 
     async fn target_group_details(&self, tg: &mut TargetGroup) -> Result<(), AwsError> {
         tg.targets = self.target_health(&tg.arn).await?;
-        let attrs = self
-            .read
-            .describe_target_group_attributes()
-            .target_group_arn(&tg.arn)
-            .send()
-            .await
-            .map_err(|e| err("elasticloadbalancing:DescribeTargetGroupAttributes", e))?;
+        const OP: &str = "elasticloadbalancing:DescribeTargetGroupAttributes";
+        let attrs = eventually(OP, || async {
+            self.read.describe_target_group_attributes().target_group_arn(&tg.arn).send().await.map_err(|e| err(OP, e))
+        })
+        .await?;
         tg.attributes = attrs
             .attributes()
             .iter()
@@ -205,13 +212,11 @@ impl Elbv2 for SdkElbv2 {
         // Tags: up to 20 resources per call.
         let arns: Vec<String> = groups.iter().map(|g| g.arn.clone()).collect();
         for chunk in arns.chunks(20) {
-            let out = self
-                .read
-                .describe_tags()
-                .set_resource_arns(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map_err(|e| err("elasticloadbalancing:DescribeTags", e))?;
+            const OP: &str = "elasticloadbalancing:DescribeTags";
+            let out = eventually(OP, || async {
+                self.read.describe_tags().set_resource_arns(Some(chunk.to_vec())).send().await.map_err(|e| err(OP, e))
+            })
+            .await?;
             for d in out.tag_descriptions() {
                 if let Some(g) = groups.iter_mut().find(|g| Some(g.arn.as_str()) == d.resource_arn()) {
                     g.tags = d.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string()))).collect();
@@ -222,13 +227,11 @@ impl Elbv2 for SdkElbv2 {
     }
 
     async fn target_health(&self, tg_arn: &str) -> Result<Vec<Target>, AwsError> {
-        let out = self
-            .read
-            .describe_target_health()
-            .target_group_arn(tg_arn)
-            .send()
-            .await
-            .map_err(|e| err("elasticloadbalancing:DescribeTargetHealth", e))?;
+        const OP: &str = "elasticloadbalancing:DescribeTargetHealth";
+        let out = eventually(OP, || async {
+            self.read.describe_target_health().target_group_arn(tg_arn).send().await.map_err(|e| err(OP, e))
+        })
+        .await?;
         let mut targets: Vec<Target> = out
             .target_health_descriptions()
             .iter()
@@ -264,7 +267,7 @@ impl Elbv2 for SdkElbv2 {
 
     async fn set_ip_address_type(&self, lb_arn: &str, ip_type: &str) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:SetIpAddressType";
-        write(OP, || async {
+        self.retry.write(OP, || async {
             self.write
                 .set_ip_address_type()
                 .load_balancer_arn(lb_arn)
@@ -280,7 +283,7 @@ impl Elbv2 for SdkElbv2 {
     async fn create_target_group(&self, g: &NewTargetGroup) -> Result<String, AwsError> {
         const OP: &str = "elasticloadbalancing:CreateTargetGroup";
         let hc = &g.health_check;
-        let out = write(OP, || async {
+        let out = self.retry.write(OP, || async {
             let matcher = (hc.matcher_http.is_some() || hc.matcher_grpc.is_some())
                 .then(|| Matcher::builder().set_http_code(hc.matcher_http.clone()).set_grpc_code(hc.matcher_grpc.clone()).build());
             self.write
@@ -321,7 +324,7 @@ impl Elbv2 for SdkElbv2 {
 
     async fn set_target_group_attributes(&self, arn: &str, attributes: &[(String, String)]) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:ModifyTargetGroupAttributes";
-        write(OP, || async {
+        self.retry.write(OP, || async {
             self.write
                 .modify_target_group_attributes()
                 .target_group_arn(arn)
@@ -336,14 +339,14 @@ impl Elbv2 for SdkElbv2 {
 
     async fn delete_target_group(&self, arn: &str) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:DeleteTargetGroup";
-        write(OP, || async { self.write.delete_target_group().target_group_arn(arn).send().await.map_err(|e| err(OP, e)) })
+        self.retry.write(OP, || async { self.write.delete_target_group().target_group_arn(arn).send().await.map_err(|e| err(OP, e)) })
             .await
             .map(|_| ())
     }
 
     async fn register_targets(&self, arn: &str, targets: &[Target]) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:RegisterTargets";
-        write(OP, || async {
+        self.retry.write(OP, || async {
             self.write
                 .register_targets()
                 .target_group_arn(arn)
@@ -358,7 +361,7 @@ impl Elbv2 for SdkElbv2 {
 
     async fn deregister_targets(&self, arn: &str, targets: &[Target]) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:DeregisterTargets";
-        write(OP, || async {
+        self.retry.write(OP, || async {
             self.write
                 .deregister_targets()
                 .target_group_arn(arn)
@@ -375,7 +378,7 @@ impl Elbv2 for SdkElbv2 {
         match rule_arn {
             None => {
                 const OP: &str = "elasticloadbalancing:ModifyListener";
-                write(OP, || async {
+                self.retry.write(OP, || async {
                     self.write
                         .modify_listener()
                         .listener_arn(listener_arn)
@@ -389,7 +392,7 @@ impl Elbv2 for SdkElbv2 {
             }
             Some(rule) => {
                 const OP: &str = "elasticloadbalancing:ModifyRule";
-                write(OP, || async {
+                self.retry.write(OP, || async {
                     self.write.modify_rule().rule_arn(rule).actions(action_for(forward)).send().await.map_err(|e| err(OP, e))
                 })
                 .await

@@ -6,11 +6,11 @@ pub mod ec2;
 pub mod elbv2;
 pub mod error;
 pub mod model;
+pub mod retry;
 pub mod wait;
 
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
 
 pub use error::{AwsError, FailureKind};
 pub use model::*;
@@ -166,10 +166,8 @@ pub struct ConnectOptions {
 /// Load the SDK configuration. `AWS_ENDPOINT_URL` and the per-service
 /// endpoint variables are honoured by `aws-config` itself.
 pub async fn load_config(opts: &ConnectOptions) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        // Throttling (RequestLimitExceeded, Throttling) and transient 5xx are
-        // retried by the SDK with exponential backoff and jitter.
-        .retry_config(RetryConfig::standard().with_max_attempts(8));
+    // Retries are set per client (reads and writes differ): see `retry`.
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(region) = &opts.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }

@@ -83,6 +83,14 @@ impl Journal {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(io(e)),
         };
+        let tmp = tmp_path(path);
+        if tmp.exists() {
+            return Err(JournalError::Damaged {
+                path: tmp,
+                line: 1,
+                message: "a run stopped while creating this journal (no AWS call follows that point)".into(),
+            });
+        }
         let lines = parse(path, &text)?;
         Ok(Journal { path: path.to_path_buf(), file: None, lines })
     }
@@ -101,9 +109,13 @@ impl Journal {
         let mut text = serde_json::to_string(&line).expect("journal records serialize");
         text.push('\n');
         let io = |source| JournalError::Io { path: self.path.clone(), source };
+        if self.file.is_none() && self.lines.is_empty() {
+            self.file = Some(create(&self.path, text.as_bytes()).map_err(io)?);
+            self.lines.push(line);
+            return Ok(());
+        }
         if self.file.is_none() {
-            let f = OpenOptions::new().create(true).append(true).mode(0o600).open(&self.path).map_err(io)?;
-            self.file = Some(f);
+            self.file = Some(OpenOptions::new().append(true).open(&self.path).map_err(io)?);
         }
         let f = self.file.as_mut().expect("opened above");
         f.write_all(text.as_bytes()).map_err(io)?;
@@ -147,8 +159,33 @@ impl Journal {
     }
 }
 
+/// Where a journal is written before it exists under its own name.
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+/// Create the journal with its first line: written to a temporary file,
+/// synced, then renamed, so that a journal never exists empty or half
+/// written (an empty one is therefore damage, not a fresh start).
+fn create(path: &Path, first: &[u8]) -> std::io::Result<File> {
+    let tmp = tmp_path(path);
+    let mut f = OpenOptions::new().create_new(true).write(true).mode(0o600).open(&tmp)?;
+    f.write_all(first)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir)?.sync_all()?;
+    }
+    OpenOptions::new().append(true).open(path)
+}
+
 fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Line>, JournalError> {
     let damaged = |line: usize, message: String| JournalError::Damaged { path: path.to_path_buf(), line, message };
+    if bytes.is_empty() && path.exists() {
+        return Err(damaged(1, "the file is empty (a journal is created with its first record)".into()));
+    }
     if bytes.is_empty() {
         return Ok(Vec::new());
     }
@@ -392,5 +429,23 @@ mod tests {
         assert!(matches!(Journal::open(&path), Err(JournalError::Damaged { line: 1, .. })));
         std::fs::write(&path, "not json\n").unwrap();
         assert!(matches!(Journal::open(&path), Err(JournalError::Damaged { line: 1, .. })));
+        std::fs::write(&path, "").unwrap();
+        assert!(matches!(Journal::open(&path), Err(JournalError::Damaged { line: 1, .. })), "an empty journal is damage");
+    }
+
+    #[test]
+    fn a_journal_is_created_whole_and_a_leftover_temporary_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let mut j = Journal::open(&path).unwrap();
+        j.append("r1", Record::StepDone { step: StepId::parse("a").unwrap() }).unwrap();
+        j.append("r1", Record::StepDone { step: StepId::parse("b").unwrap() }).unwrap();
+        assert_eq!(Journal::open(&path).unwrap().lines().len(), 2);
+        assert!(!tmp_path(&path).exists());
+        std::fs::write(tmp_path(&path), "{}").unwrap();
+        match Journal::open(&path) {
+            Err(JournalError::Damaged { path: p, line: 1, .. }) => assert_eq!(p, tmp_path(&path)),
+            other => panic!("expected the temporary file to be refused, got {:?}", other.err()),
+        }
     }
 }
