@@ -28,6 +28,127 @@ pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
+/// Start one of the Python servers under tests/emulator on a free port; it
+/// prints one line ending in its endpoint.
+fn spawn_server(script: &str, args: &[&str]) -> (Child, String) {
+    let py = python();
+    assert!(py.exists(), "{} not found: run ./scripts/test, which creates the venv with moto", py.display());
+    let mut child = Command::new(py)
+        .arg(root().join(script))
+        .args(["--port", "0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {script}: {e}"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let endpoint = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(endpoint.starts_with("http://"), "{script} said: {line:?}");
+    (child, endpoint)
+}
+
+/// A JSON call to a control API (the launcher's or the proxy's).
+fn control(addr: &str, method: &str, path: &str, body: &str) -> Value {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    assert!(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"), "{method} {path}: {head}");
+    serde_json::from_str(body).unwrap_or(Value::Null)
+}
+
+/// The fault-injecting proxy (tests/emulator/faultproxy.py) in front of an
+/// emulator: the tool talks to the proxy, which forwards to the emulator
+/// and throttles, fails, loses answers, holds calls and counts them.
+pub struct Proxy {
+    child: Child,
+    pub endpoint: String,
+    addr: String,
+}
+
+/// One AWS call as the proxy saw it.
+#[derive(Debug, Clone)]
+pub struct ProxyCall {
+    pub action: String,
+    pub mutating: bool,
+    /// forwarded, throttled, server_error, not_found, lost_500, dropped, discarded
+    pub outcome: String,
+}
+
+impl Proxy {
+    pub fn start(emu: &Emulator) -> Proxy {
+        let (child, endpoint) = spawn_server("tests/emulator/faultproxy.py", &["--upstream", &emu.endpoint]);
+        let addr = endpoint.trim_start_matches("http://").to_string();
+        Proxy { child, endpoint, addr }
+    }
+
+    /// Replace the scenario (see faultproxy.py for its keys).
+    pub fn scenario(&self, scenario: Value) {
+        control(&self.addr, "POST", "/_proxy/scenario", &scenario.to_string());
+    }
+
+    pub fn calls(&self) -> Vec<ProxyCall> {
+        control(&self.addr, "GET", "/_proxy/calls", "")["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| ProxyCall {
+                action: c["action"].as_str().unwrap_or("?").to_string(),
+                mutating: c["mutating"].as_bool().unwrap_or(false),
+                outcome: c["outcome"].as_str().unwrap_or("?").to_string(),
+            })
+            .collect()
+    }
+
+    /// Mutating calls that reached the emulator and were applied, in order
+    /// (a lost answer counts: the change happened).
+    pub fn applied_mutations(&self) -> Vec<String> {
+        self.calls().into_iter().filter(|c| c.mutating && matches!(c.outcome.as_str(), "forwarded" | "lost_500" | "dropped")).map(|c| c.action).collect()
+    }
+
+    pub fn stats(&self) -> Value {
+        control(&self.addr, "GET", "/_proxy/stats", "")
+    }
+
+    pub fn clear(&self) {
+        control(&self.addr, "POST", "/_proxy/calls/clear", "{}");
+    }
+
+    pub fn reset(&self) {
+        control(&self.addr, "POST", "/_proxy/reset", "{}");
+    }
+
+    /// Hold the k-th next mutating call, "before" it is forwarded or "after"
+    /// it was applied (its answer held back).
+    pub fn hold(&self, k: usize, when: &str) {
+        control(&self.addr, "POST", "/_proxy/hold", &serde_json::json!({"mutation": k, "when": when}).to_string());
+    }
+
+    pub fn held(&self) -> bool {
+        control(&self.addr, "GET", "/_proxy/hold", "")["held"].as_bool().unwrap_or(false)
+    }
+
+    /// Let the held call go: an "after" answer is delivered, a "before"
+    /// request is discarded, never forwarded.
+    pub fn release(&self) {
+        control(&self.addr, "POST", "/_proxy/release", "{}");
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A corrected moto server on a free loopback port, stopped on drop.
 pub struct Emulator {
     child: Child,
@@ -41,39 +162,14 @@ impl Emulator {
     }
 
     pub fn start_with(args: &[&str]) -> Emulator {
-        let py = python();
-        assert!(py.exists(), "{} not found: run ./scripts/test, which creates the venv with moto", py.display());
-        let mut child = Command::new(py)
-            .arg(root().join("tests/emulator/launcher.py"))
-            .args(["--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the emulator launcher");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let endpoint = line.trim().rsplit(' ').next().unwrap().to_string();
-        assert!(endpoint.starts_with("http://"), "launcher said: {line:?}");
+        let (child, endpoint) = spawn_server("tests/emulator/launcher.py", args);
         let addr = endpoint.trim_start_matches("http://").to_string();
         Emulator { child, endpoint, addr }
     }
 
     /// A raw HTTP call to the launcher's control API.
     pub fn control(&self, method: &str, path: &str, body: &str) -> Value {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        )
-        .unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
-        assert!(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"), "{method} {path}: {head}");
-        serde_json::from_str(body).unwrap_or(Value::Null)
+        control(&self.addr, method, path, body)
     }
 
     pub fn reset(&self) {
@@ -404,6 +500,15 @@ impl Workspace {
 
 /// The real binary, pointed at the emulator with dummy credentials.
 pub fn dualstack(emu: &Emulator) -> Command {
+    dualstack_at(&emu.endpoint)
+}
+
+/// The real binary, pointed at the proxy in front of the emulator.
+pub fn dualstack_via(proxy: &Proxy) -> Command {
+    dualstack_at(&proxy.endpoint)
+}
+
+pub fn dualstack_at(endpoint: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dualstack"));
     c.env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -411,7 +516,7 @@ pub fn dualstack(emu: &Emulator) -> Command {
         .env_remove("AWS_SESSION_TOKEN")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_REGION", REGION)
-        .env("AWS_ENDPOINT_URL", &emu.endpoint)
+        .env("AWS_ENDPOINT_URL", endpoint)
         .stdin(Stdio::null());
     c
 }
