@@ -65,7 +65,17 @@ impl Lock {
         if rc != 0 {
             let err = std::io::Error::last_os_error();
             if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                return Err(LockError::Held { path: path.to_path_buf(), holder: recorded });
+                // The holder may have taken the lock a moment ago and not
+                // written its record yet: give it a moment to be named.
+                let mut holder = recorded;
+                for _ in 0..50 {
+                    if holder.is_some() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    holder = std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok());
+                }
+                return Err(LockError::Held { path: path.to_path_buf(), holder });
             }
             return Err(io(err));
         }

@@ -289,9 +289,10 @@ import re
 import signal
 import sys
 import threading
-import uuid
 from typing import Any, Callable
 from urllib.parse import parse_qs
+
+from awswire import aws_error, is_mutating, reason_phrase
 
 READY_LINE = "dualstack-emulator listening on http://{host}:{port}"
 
@@ -1517,50 +1518,9 @@ def correct_target_groups() -> None:
 
 
 # ---------------------------------------------------------------------------
-# AWS-style error bodies (for injected faults and released holds)
+# AWS-style error bodies (for injected faults and released holds): aws_error()
+# lives in awswire.py, shared with faultproxy.py
 # ---------------------------------------------------------------------------
-
-
-def _xml_escape(text: str) -> str:
-    return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    )
-
-
-def aws_error(service: str, code: str, message: str, status: int) -> tuple[str, list[tuple[str, str]], bytes]:
-    request_id = str(uuid.uuid4())
-    if service == "elasticloadbalancing":
-        kind = "Sender" if status < 500 else "Receiver"
-        body = (
-            '<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">'
-            f"<Error><Type>{kind}</Type><Code>{_xml_escape(code)}</Code>"
-            f"<Message>{_xml_escape(message)}</Message></Error>"
-            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
-        )
-    else:  # EC2's error format
-        body = (
-            '<?xml version="1.0" encoding="UTF-8"?>'
-            f"<Response><Errors><Error><Code>{_xml_escape(code)}</Code>"
-            f"<Message>{_xml_escape(message)}</Message></Error></Errors>"
-            f"<RequestID>{request_id}</RequestID></Response>"
-        )
-    data = body.encode("utf-8")
-    headers = [
-        ("Content-Type", "text/xml"),
-        ("Content-Length", str(len(data))),
-        ("x-amzn-RequestId", request_id),
-    ]
-    return f"{status} {_reason(status)}", headers, data
-
-
-def _reason(status: int) -> str:
-    from http import HTTPStatus
-
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
 
 # Default HTTP status of an injected fault, by code (AWS's; anything else: 400).
 FAULT_STATUS = {
@@ -1578,7 +1538,6 @@ FAULT_STATUS = {
 
 _HOST_SERVICE = re.compile(r"^(ec2|elasticloadbalancing)\.")
 _CREDENTIAL = re.compile(r"Credential=[^/,\s]+/[^/]+/[^/]+/([^/]+)/aws4_request")
-_READ_PREFIXES = ("Describe", "Get", "List")
 
 
 def classify(environ: dict[str, Any], body: bytes) -> tuple[str, str | None]:
@@ -1616,7 +1575,7 @@ class ControlMiddleware:
 
         body = self._read_body(environ)
         service, action = classify(environ, body)
-        mutating = bool(action) and not action.startswith(_READ_PREFIXES)
+        mutating = is_mutating(action)
         entry = {"service": service, "action": action, "mutating": mutating, "status": None}
 
         state = self.state
@@ -1722,7 +1681,7 @@ class ControlMiddleware:
             status, answer = 400, {"error": str(err)}
         data = json.dumps(answer).encode("utf-8")
         start_response(
-            f"{status} {_reason(status)}",
+            f"{status} {reason_phrase(status)}",
             [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
         )
         return [data]

@@ -80,6 +80,8 @@ pub struct ProxyCall {
     pub mutating: bool,
     /// forwarded, throttled, server_error, not_found, lost_500, dropped, discarded
     pub outcome: String,
+    /// The HTTP status the tool got (none when the connection was dropped).
+    pub status: Option<u64>,
 }
 
 impl Proxy {
@@ -103,6 +105,7 @@ impl Proxy {
                 action: c["action"].as_str().unwrap_or("?").to_string(),
                 mutating: c["mutating"].as_bool().unwrap_or(false),
                 outcome: c["outcome"].as_str().unwrap_or("?").to_string(),
+                status: c["status"].as_u64(),
             })
             .collect()
     }

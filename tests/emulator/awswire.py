@@ -1,0 +1,66 @@
+"""AWS query-protocol wire details shared by the emulator and the fault proxy.
+
+Imported by ``launcher.py`` (the corrected moto server) and ``faultproxy.py``
+(the fault-injecting proxy in front of it); both run as scripts from this
+directory, so a plain ``import awswire`` finds it. Standard library only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from http import HTTPStatus
+
+# An action is a read (never changes state) when it starts with one of these;
+# every other action is *mutating*.
+READ_PREFIXES = ("Describe", "Get", "List")
+
+
+def is_mutating(action: str | None) -> bool:
+    """True for an action that may change state (not Describe*, Get*, List*)."""
+    return bool(action) and not action.startswith(READ_PREFIXES)
+
+
+def xml_escape(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
+
+
+def reason_phrase(status: int) -> str:
+    """The standard reason phrase of an HTTP status ("Error" if unknown)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def aws_error(service: str, code: str, message: str, status: int) -> tuple[str, list[tuple[str, str]], bytes]:
+    """An AWS error response as (status line, headers, body).
+
+    ``service`` ``elasticloadbalancing`` gets ELBv2's ``<ErrorResponse>`` shape
+    (``Type`` Sender below 500, Receiver from 500); anything else gets EC2's
+    ``<Response><Errors>`` shape.
+    """
+    request_id = str(uuid.uuid4())
+    if service == "elasticloadbalancing":
+        kind = "Sender" if status < 500 else "Receiver"
+        body = (
+            '<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">'
+            f"<Error><Type>{kind}</Type><Code>{xml_escape(code)}</Code>"
+            f"<Message>{xml_escape(message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+    else:  # EC2's error format
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f"<Response><Errors><Error><Code>{xml_escape(code)}</Code>"
+            f"<Message>{xml_escape(message)}</Message></Error></Errors>"
+            f"<RequestID>{request_id}</RequestID></Response>"
+        )
+    data = body.encode("utf-8")
+    headers = [
+        ("Content-Type", "text/xml"),
+        ("Content-Length", str(len(data))),
+        ("x-amzn-RequestId", request_id),
+    ]
+    return f"{status} {reason_phrase(status)}", headers, data
