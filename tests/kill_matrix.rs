@@ -1,0 +1,181 @@
+//! The kill matrix: the full cutover runbook (network steps, backend
+//! addresses, the ALB, both target groups, every gate), with the tool killed
+//! by SIGKILL at every mutating-call boundary, both *before* the call is sent
+//! and *after* AWS applied it but before the answer was read, then resumed
+//! or rolled back from that point. The fault-injecting proxy holds the call
+//! and counts what reached the emulator.
+//!
+//! For every point:
+//! - `resume` reaches the uninterrupted run's end state, attribute for
+//!   attribute (`rollback`: the starting state);
+//! - no duplicates (blocks, rules, routes, target groups: the state
+//!   fingerprint lists each one) and no orphans (every resource tagged by
+//!   the run is named in the journal; after rollback there are none);
+//! - each change is applied at most once, as counted by the proxy: the
+//!   killed run plus `resume` apply exactly the calls of an uninterrupted
+//!   run; the killed run plus `rollback` repeat no forward call and no
+//!   undo is rejected by AWS.
+//!
+//! The four matrices are separate tests so that they run in parallel.
+
+mod support;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use support::*;
+
+/// gunicorn on [::] and the cutover runbook pointed at it, with quick gates.
+fn setup(ws: &Workspace) -> (App, PathBuf) {
+    let (app, port) = App::gunicorn("[::]");
+    let text = std::fs::read_to_string(root().join("runbooks/incident-cutover.yaml"))
+        .unwrap()
+        .replace("[::1]:8000/", &format!("[::1]:{port}/"))
+        .replace("interval: 1s, healthy_threshold: 2", "interval: 50ms, healthy_threshold: 1");
+    (app, ws.runbook("incident-cutover.yaml", &text))
+}
+
+/// Resources carrying the run tag: target groups (ELBv2) and EC2 resources
+/// (egress-only gateways), as IDs or ARNs.
+fn run_tagged(emu: &Emulator) -> Vec<String> {
+    runtime().block_on(async {
+        let mut out = Vec::new();
+        let elb = emu.elb();
+        let tgs = elb.describe_target_groups().send().await.unwrap();
+        let arns: Vec<String> = tgs.target_groups().iter().filter_map(|t| t.target_group_arn()).map(str::to_string).collect();
+        if !arns.is_empty() {
+            let tags = elb.describe_tags().set_resource_arns(Some(arns)).send().await.unwrap();
+            out.extend(
+                tags.tag_descriptions()
+                    .iter()
+                    .filter(|d| d.tags().iter().any(|t| t.key() == Some("dualstack:run")))
+                    .filter_map(|d| d.resource_arn())
+                    .map(str::to_string),
+            );
+        }
+        let f = aws_sdk_ec2::types::Filter::builder().name("key").values("dualstack:run").build();
+        let tags = emu.ec2().describe_tags().filters(f).send().await.unwrap();
+        out.extend(tags.tags().iter().filter_map(|t| t.resource_id()).map(str::to_string));
+        out.sort();
+        out
+    })
+}
+
+/// Group names of tagged target groups (ARNs differ between runs).
+fn tagged_names(tagged: &[String]) -> Vec<String> {
+    tagged.iter().filter(|a| a.contains(":targetgroup/")).map(|a| a.split('/').nth(1).unwrap().to_string()).collect()
+}
+
+fn counts(actions: &[String]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for a in actions {
+        *m.entry(a.clone()).or_default() += 1;
+    }
+    m
+}
+
+struct Reference {
+    end: Vec<String>,
+    applied: Vec<String>,
+    tagged: Vec<String>,
+}
+
+fn reference(emu: &Emulator, proxy: &Proxy, rb: &Path) -> Reference {
+    let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
+    proxy.clear();
+    let out = run(dualstack_via(proxy).args(["apply", "--yes"]).arg(rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let applied = proxy.applied_mutations();
+    let tagged = tagged_names(&run_tagged(emu));
+    assert_eq!(tagged, ["redash-blue-v6", "redash-green-v6"]);
+    eprintln!("the full cutover runbook makes {} mutating calls", applied.len());
+    Reference { end: normalize(emu.fingerprint(&vpc)), applied, tagged }
+}
+
+/// A fresh topology; `apply` killed at mutating call `k` (`when`: before or
+/// after). Returns the VPC, its starting state, the workspace and the calls
+/// the killed run applied.
+fn kill_at(emu: &Emulator, proxy: &Proxy, rb0: &Path, k: usize, when: &str) -> (String, Vec<String>, Workspace, PathBuf, Vec<String>) {
+    emu.reset();
+    let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
+    let original = emu.fingerprint(&vpc);
+    let ws = Workspace::new();
+    let rb = ws.runbook("incident-cutover.yaml", &std::fs::read_to_string(rb0).unwrap());
+    proxy.reset();
+    proxy.hold(k, when);
+    let mut child = dualstack_via(proxy).args(["apply", "--yes"]).arg(&rb).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_until(120, &format!("mutating call {k} to be held {when}"), || proxy.held());
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    proxy.release(); // "before": discarded, never sent; "after": already applied
+    let applied = proxy.applied_mutations();
+    proxy.clear();
+    (vpc, original, ws, rb, applied)
+}
+
+/// Every tagged resource must be named in the journal: nothing the run
+/// created can be forgotten by it.
+fn assert_no_orphans(emu: &Emulator, ws: &Workspace, what: &str) -> usize {
+    let journal = std::fs::read_to_string(ws.state_dir().join("redash-cutover.journal.jsonl")).unwrap();
+    let tagged = run_tagged(emu);
+    for id in &tagged {
+        assert!(journal.contains(id.as_str()), "{what}: {id} is tagged by the run but not in its journal");
+    }
+    tagged.len()
+}
+
+fn matrix(operation: &str, when: &str) {
+    let emu = Emulator::start();
+    let proxy = Proxy::start(&emu);
+    let base = Workspace::new();
+    let (_app, rb0) = setup(&base);
+    let reference = reference(&emu, &proxy, &rb0);
+    let n = reference.applied.len();
+    let only: Option<usize> = std::env::var("KILL_POINT").ok().and_then(|v| v.parse().ok());
+    let mut passed = 0;
+    for k in (1..=n).filter(|k| only.is_none_or(|o| o == *k)) {
+        let what = format!("{operation} after a kill {when} mutating call {k} ({})", reference.applied[k - 1]);
+        let (vpc, original, ws, rb, killed_applied) = kill_at(&emu, &proxy, &rb0, k, when);
+        let expect_prefix = if when == "before" { k - 1 } else { k };
+        assert_eq!(killed_applied, reference.applied[..expect_prefix], "{what}: the killed run");
+        let out = run(dualstack_via(&proxy).args([operation, "--yes"]).arg(&rb));
+        assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
+        assert!(stderr(&out).contains("took over the lock"), "{what}: the dead holder's lock was not reported: {}", stderr(&out));
+        let later = proxy.applied_mutations();
+        let rejected: Vec<_> = proxy.calls().into_iter().filter(|c| c.mutating && (c.outcome != "forwarded" || c.status >= Some(400))).collect();
+        assert!(rejected.is_empty(), "{what}: AWS rejected a call (a repeated change would be): {rejected:?}");
+        if operation == "resume" {
+            assert_eq!(normalize(emu.fingerprint(&vpc)), reference.end, "{what}: end state");
+            let all: Vec<String> = killed_applied.iter().chain(&later).cloned().collect();
+            assert_eq!(counts(&all), counts(&reference.applied), "{what}: calls applied by the killed run and resume");
+            assert_eq!(tagged_names(&run_tagged(&emu)), reference.tagged, "{what}: orphaned or duplicate target groups");
+        } else {
+            assert_eq!(emu.fingerprint(&vpc), original, "{what}: starting state");
+            assert!(later.len() <= killed_applied.len() + usize::from(when == "after"), "{what}: {later:?} undoes more than {killed_applied:?}");
+            assert_eq!(run_tagged(&emu), Vec::<String>::new(), "{what}: resources left behind");
+        }
+        assert_no_orphans(&emu, &ws, &what);
+        passed += 1;
+    }
+    eprintln!("kill matrix ({operation}, kill {when} the call): {passed} points passed; 0 orphans, 0 duplicates, 0 repeated changes");
+}
+
+#[test]
+fn resume_after_a_kill_before_each_call() {
+    matrix("resume", "before");
+}
+
+#[test]
+fn resume_after_a_kill_after_each_call() {
+    matrix("resume", "after");
+}
+
+#[test]
+fn rollback_after_a_kill_before_each_call() {
+    matrix("rollback", "before");
+}
+
+#[test]
+fn rollback_after_a_kill_after_each_call() {
+    matrix("rollback", "after");
+}
