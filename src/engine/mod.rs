@@ -26,6 +26,10 @@ use crate::steps::{Change, StepCx, StepError};
 use events::{Event, EventSink, RunOutcome};
 use journal::{ChangeStatus, Journal, JournalError, Record};
 
+/// Attempts at a change whose answer was lost and that live state shows was
+/// not applied (a server fault before AWS applied it).
+const AMBIGUOUS_ATTEMPTS: u32 = 3;
+
 /// What to do when a step fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OnFailure {
@@ -346,39 +350,47 @@ impl<'a> Engine<'a> {
     }
 
     async fn apply_change(&mut self, step: &StepId, change: &Change) -> Result<(), StepFailure> {
-        let seq = self.journal.next_seq();
-        self.record(Record::Intent { seq, step: step.clone(), change: change.clone() })?;
-        self.events.emit(Event::ChangeStarted { step: step.to_string(), seq, change: change.describe() });
-        let result = change.apply(&self.cx(step)).await;
-        let outcome = match result {
-            Ok(outcome) => outcome,
-            Err(e) if e.is_ambiguous() => {
-                // The call may have happened: read state instead of guessing.
-                let net = self.snapshot(Scope::ALL).await.map_err(StepError::from)?;
-                match change.reconcile(&net) {
-                    Some(outcome) => {
+        let mut attempt = 1;
+        loop {
+            let seq = self.journal.next_seq();
+            self.record(Record::Intent { seq, step: step.clone(), change: change.clone() })?;
+            self.events.emit(Event::ChangeStarted { step: step.to_string(), seq, change: change.describe() });
+            let outcome = match change.apply(&self.cx(step)).await {
+                Ok(outcome) => outcome,
+                Err(e) if e.is_ambiguous() => {
+                    // The call may have happened: read state instead of guessing.
+                    let net = self.snapshot(Scope::ALL).await.map_err(StepError::from)?;
+                    if let Some(outcome) = change.reconcile(&net) {
                         self.events.emit(Event::ChangeReconciled { step: step.to_string(), seq, applied: true });
                         self.record(Record::Outcome { seq, outcome: outcome.clone(), reconciled: true })?;
                         self.applied += 1;
                         change.settle(&self.cx(step), &outcome).await?;
                         return Ok(());
                     }
-                    None => {
-                        self.record(Record::Abandoned { seq, reason: e.to_string() })?;
-                        return Err(e.into());
+                    self.record(Record::Abandoned { seq, reason: e.to_string() })?;
+                    // Live state shows the call did not happen (a server
+                    // fault before it was applied): sending it again cannot
+                    // apply it twice.
+                    if attempt < AMBIGUOUS_ATTEMPTS {
+                        self.events.emit(Event::Warning {
+                            message: format!("{e}; live state shows it was not applied, sending it again"),
+                        });
+                        attempt += 1;
+                        continue;
                     }
+                    return Err(e.into());
                 }
-            }
-            Err(e) => {
-                self.record(Record::Abandoned { seq, reason: e.to_string() })?;
-                return Err(e.into());
-            }
-        };
-        self.record(Record::Outcome { seq, outcome: outcome.clone(), reconciled: false })?;
-        self.applied += 1;
-        self.events.emit(Event::ChangeApplied { step: step.to_string(), seq, outcome: outcome.clone() });
-        change.settle(&self.cx(step), &outcome).await?;
-        Ok(())
+                Err(e) => {
+                    self.record(Record::Abandoned { seq, reason: e.to_string() })?;
+                    return Err(e.into());
+                }
+            };
+            self.record(Record::Outcome { seq, outcome: outcome.clone(), reconciled: false })?;
+            self.applied += 1;
+            self.events.emit(Event::ChangeApplied { step: step.to_string(), seq, outcome: outcome.clone() });
+            change.settle(&self.cx(step), &outcome).await?;
+            return Ok(());
+        }
     }
 
     /// Settle every intent that has no outcome by reading live state.
@@ -456,7 +468,22 @@ impl<'a> Engine<'a> {
             let target = key.as_ref().and_then(|k| oldest.get(k)).unwrap_or(&c);
             self.events.emit(Event::UndoStarted { step: c.step.to_string(), seq: c.seq, change: target.change.describe() });
             let outcome = target.outcome.clone().unwrap_or_default();
-            if let Err(error) = target.change.undo(&self.cx(&c.step), &outcome, snapshot).await {
+            let mut result = target.change.undo(&self.cx(&c.step), &outcome, snapshot).await;
+            // An undo reads state to decide what to do, so after an answer
+            // that may hide an applied call it is simply run again on a fresh
+            // read: if the call happened, there is nothing left to undo.
+            for _ in 1..AMBIGUOUS_ATTEMPTS {
+                match &result {
+                    Err(e) if e.is_ambiguous() => {
+                        self.events.emit(Event::Warning { message: format!("{e}; reading state and undoing again") });
+                        let fresh = self.snapshot(c.change.scope()).await?;
+                        result = target.change.undo(&self.cx(&c.step), &outcome, &fresh).await;
+                        net = Some((c.step.clone(), c.run.clone(), fresh));
+                    }
+                    _ => break,
+                }
+            }
+            if let Err(error) = result {
                 self.record(Record::Ended { outcome: RunOutcome::RollbackIncomplete })?;
                 self.events.emit(Event::StepFailed { step: c.step.to_string(), error: format!("rollback: {error}") });
                 self.events.emit(Event::RunFinished { outcome: RunOutcome::RollbackIncomplete });

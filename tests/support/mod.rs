@@ -82,6 +82,9 @@ pub struct ProxyCall {
     pub outcome: String,
     /// The HTTP status the tool got (none when the connection was dropped).
     pub status: Option<u64>,
+    /// Forwarded and answered 2xx by the emulator (whether or not the tool
+    /// heard the answer).
+    pub applied: bool,
 }
 
 impl Proxy {
@@ -106,6 +109,7 @@ impl Proxy {
                 mutating: c["mutating"].as_bool().unwrap_or(false),
                 outcome: c["outcome"].as_str().unwrap_or("?").to_string(),
                 status: c["status"].as_u64(),
+                applied: c["applied"].as_bool().unwrap_or(false),
             })
             .collect()
     }
@@ -113,7 +117,7 @@ impl Proxy {
     /// Mutating calls that reached the emulator and were applied, in order
     /// (a lost answer counts: the change happened).
     pub fn applied_mutations(&self) -> Vec<String> {
-        self.calls().into_iter().filter(|c| c.mutating && matches!(c.outcome.as_str(), "forwarded" | "lost_500" | "dropped")).map(|c| c.action).collect()
+        self.calls().into_iter().filter(|c| c.mutating && c.applied).map(|c| c.action).collect()
     }
 
     pub fn stats(&self) -> Value {
