@@ -40,7 +40,8 @@ impl SdkEc2 {
     }
 }
 
-/// Convert an SDK error; a 5xx answer is treated as "may have been applied".
+/// Convert an SDK error; a 5xx answer (other than throttling) is treated as
+/// "may have been applied".
 pub(crate) fn err<E, R>(op: &'static str, e: SdkError<E, R>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -48,7 +49,8 @@ where
 {
     let server_fault = matches!(&e, SdkError::ServiceError(se) if se.raw().status_code() >= 500);
     let mut out = AwsError::from_sdk(op, e);
-    if server_fault {
+    // EC2 throttles with a 503, but a throttled call is never applied.
+    if server_fault && !super::retry::is_throttling_code(out.code()) {
         out.kind = FailureKind::Unknown;
     }
     out

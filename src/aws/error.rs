@@ -43,9 +43,11 @@ impl AwsError {
                 )
             }
             SdkError::ConstructionFailure(_) => (FailureKind::NotSent, None, source_chain(&err)),
-            SdkError::DispatchFailure(d) if !d.is_io() && !d.is_timeout() => {
-                // Connector errors other than I/O and timeouts (TLS set-up,
-                // a refused connection) happen before the request is sent.
+            SdkError::DispatchFailure(d) if d.is_user() || source_chain(&err).contains("(Connect)") => {
+                // Only a failure to connect (refused, DNS, TLS set-up) or a
+                // request the client itself refused is known not to have
+                // reached AWS. Anything else, a connection closed before the
+                // answer above all, may hide an applied call.
                 (FailureKind::NotSent, None, source_chain(&err))
             }
             _ => (FailureKind::Unknown, None, source_chain(&err)),

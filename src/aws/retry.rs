@@ -103,7 +103,11 @@ impl RetryPolicy {
 }
 
 pub fn is_throttling(e: &AwsError) -> bool {
-    e.kind == FailureKind::Rejected && THROTTLING.contains(&e.code())
+    e.kind == FailureKind::Rejected && is_throttling_code(e.code())
+}
+
+pub fn is_throttling_code(code: &str) -> bool {
+    THROTTLING.contains(&code)
 }
 
 /// A read of something that may have just been created: a NotFound answer is
