@@ -147,7 +147,7 @@ fn matrix(operation: &str, when: &str) {
         if operation == "resume" {
             assert_eq!(normalize(emu.fingerprint(&vpc)), reference.end, "{what}: end state");
             let all: Vec<String> = killed_applied.iter().chain(&later).cloned().collect();
-            assert_eq!(counts(&all), counts(&reference.applied), "{what}: calls applied by the killed run and resume");
+            assert_eq!(counts(&all), counts(&reference.applied), "{what}: calls applied by the killed run and resume:\n{}", stderr(&out));
             assert_eq!(tagged_names(&run_tagged(&emu)), reference.tagged, "{what}: orphaned or duplicate target groups");
         } else {
             assert_eq!(emu.fingerprint(&vpc), original, "{what}: starting state");

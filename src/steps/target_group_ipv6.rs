@@ -303,37 +303,58 @@ impl Step for Spec {
                 }
                 continue;
             }
-            // 3. The next stage, decided on the listener's own forward action.
-            let (_, primary) = forwards[0];
-            let (w_old, w_new) = (primary.weight_of(&old.arn).unwrap_or(0), primary.weight_of(&new.arn).unwrap_or(0));
-            let total = w_old + w_new;
-            let done_pct = if total == 0 { 0 } else { (w_new as i64 * 100 / total as i64) as u32 };
-            let stage = if total == 0 { 100 } else { self.shift.iter().copied().find(|p| *p > done_pct).unwrap_or(100) };
-            let n = forwards.len();
-            return Ok(forwards
+            // 3. The next stage: the one after the least advanced forward, so
+            // that a stage interrupted half way (the listener moved, its rule
+            // not yet) is finished before the next begins. A forward where X
+            // and X' both weigh 0 (the idle side) moves straight to the end.
+            let done_pct = forwards
                 .iter()
-                .enumerate()
-                .map(|(i, (rule, f))| {
-                    let (a, b) = (f.weight_of(&old.arn).unwrap_or(0), f.weight_of(&new.arn).unwrap_or(0));
-                    let t = a + b;
-                    let mut next = (*f).clone();
-                    if stage == 100 {
-                        next.groups.retain(|g| g.arn != old.arn);
-                        if let Some(g) = next.groups.iter_mut().find(|g| g.arn == new.arn) {
-                            g.weight = t;
-                        }
-                    } else {
-                        let moved = ((t as i64 * stage as i64 + 50) / 100) as i32;
-                        for g in &mut next.groups {
-                            if g.arn == old.arn {
-                                g.weight = t - moved;
-                            } else if g.arn == new.arn {
-                                g.weight = moved;
+                .filter_map(|(_, f)| {
+                    let (a, b) = (f.weight_of(&old.arn)?, f.weight_of(&new.arn).unwrap_or(0));
+                    (a + b > 0).then(|| (b as i64 * 100 / (a + b) as i64) as u32)
+                })
+                .min();
+            let first = done_pct.map_or(100, |d| self.shift.iter().copied().find(|p| *p > d).unwrap_or(100));
+            // A stage too small to move a whole unit of weight is skipped
+            // (stage 100 always moves: it takes X off).
+            let later = self.shift.iter().copied().filter(|p| *p > first).chain([100]);
+            let moves_at = |stage: u32| -> Vec<_> {
+                forwards
+                    .iter()
+                    .filter_map(|(rule, f)| {
+                        let (a, b) = (f.weight_of(&old.arn).unwrap_or(0), f.weight_of(&new.arn).unwrap_or(0));
+                        let t = a + b;
+                        let mut next = (*f).clone();
+                        if stage == 100 {
+                            next.groups.retain(|g| g.arn != old.arn);
+                            if let Some(g) = next.groups.iter_mut().find(|g| g.arn == new.arn) {
+                                g.weight = t;
+                            }
+                        } else {
+                            let moved = ((t as i64 * stage as i64 + 50) / 100) as i32;
+                            for g in &mut next.groups {
+                                if g.arn == old.arn {
+                                    g.weight = t - moved;
+                                } else if g.arn == new.arn {
+                                    g.weight = moved;
+                                }
                             }
                         }
-                    }
-                    self.set_forward(lb, listener, *rule, f, next, new, net, stage, i + 1 == n)
-                })
+                        // Already at this stage: no call.
+                        (next != **f).then_some((*rule, *f, next))
+                    })
+                    .collect()
+            };
+            let (stage, moves) = std::iter::once(first)
+                .chain(later)
+                .map(|stage| (stage, moves_at(stage)))
+                .find(|(_, m)| !m.is_empty())
+                .expect("stage 100 takes X off a forward that still has it");
+            let n = moves.len();
+            return Ok(moves
+                .into_iter()
+                .enumerate()
+                .map(|(i, (rule, f, next))| self.set_forward(lb, listener, rule, f, next, new, net, stage, i + 1 == n))
                 .collect());
         }
         Ok(vec![])

@@ -382,7 +382,11 @@ class Hold:
         self.when = when
         self.seen = 0  # mutating calls since arming
         self.armed = True
-        self.held = False
+        self.held = False  # the K-th call was claimed by this hold
+        # The call is parked: "before", unforwarded; "after", applied upstream
+        # with its answer waiting. What GET /_proxy/hold reports as "held", so
+        # a test that sees it may rely on the call having been applied.
+        self.parked = False
         self.action: str | None = None
         self.forward = False  # "before": forward on release instead of discarding
         self.released = threading.Event()
@@ -390,7 +394,7 @@ class Hold:
     def as_json(self) -> dict[str, Any]:
         return {
             "armed": self.armed,
-            "held": self.held,
+            "held": self.parked,
             "action": self.action,
             "mutation": self.mutation,
             "when": self.when,
@@ -539,6 +543,10 @@ class ProxyState:
         hold.armed = False
         hold.released.set()
         return hold.held
+
+    def park(self, hold: Hold) -> None:
+        with self.lock:
+            hold.parked = True
 
     def hold_status(self) -> dict[str, Any]:
         with self.lock:
@@ -751,6 +759,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
 
         hold = decision.hold
         if hold is not None and hold.when == "before":
+            state.park(hold)
             hold.released.wait()
             if not hold.forward:
                 state.finish(decision, "discarded", None)
@@ -775,6 +784,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
             lost = state.after_forward(decision, action, body, data)
 
         if hold is not None and hold.when == "after":
+            state.park(hold)
             hold.released.wait()  # applied upstream; the answer waits for the release
 
         if lost == "drop":
