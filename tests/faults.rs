@@ -56,25 +56,58 @@ fn under(emu: &Emulator, proxy: &Proxy, rb0: &Path, clean: &(Vec<String>, Vec<St
     );
 }
 
-#[test]
-fn the_full_runbook_completes_through_transient_faults() {
+/// An emulator, the proxy, the runbook, and a clean run to compare with:
+/// its end state and the mutating calls it applied.
+struct Bench {
+    emu: Emulator,
+    proxy: Proxy,
+    _app: App,
+    _ws: Workspace,
+    rb: PathBuf,
+    clean: (Vec<String>, Vec<String>),
+}
+
+fn bench() -> Bench {
     let emu = Emulator::start();
     let proxy = Proxy::start(&emu);
-    let base = Workspace::new();
-    let (_app, rb0) = setup(&base);
+    let ws = Workspace::new();
+    let (app, rb) = setup(&ws);
     let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
     proxy.clear();
-    let out = run(dualstack_via(&proxy).args(["apply", "--yes"]).arg(&rb0));
+    let out = run(dualstack_via(&proxy).args(["apply", "--yes"]).arg(&rb));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let clean = (normalize(emu.fingerprint(&vpc)), proxy.applied_mutations());
     eprintln!("faults: clean run: {} AWS calls, {} mutating", proxy.calls().len(), clean.1.len());
+    Bench { emu, proxy, _app: app, _ws: ws, rb, clean }
+}
 
-    let fast = ["--max-backoff", "200ms"];
-    under(&emu, &proxy, &rb0, &clean, "throttling at 10%", json!({"seed": 1, "throttle_rate": 0.10}), &[]);
-    under(&emu, &proxy, &rb0, &clean, "throttling at 30%", json!({"seed": 2, "throttle_rate": 0.30}), &fast);
-    under(&emu, &proxy, &rb0, &clean, "a burst of 20 throttles", json!({"throttle_burst": {"after": 40, "count": 20}}), &fast);
-    under(&emu, &proxy, &rb0, &clean, "server faults (503) at 10% before AWS applies", json!({"seed": 3, "server_error_rate": 0.10}), &fast);
-    under(&emu, &proxy, &rb0, &clean, "every mutating answer lost once (500)", json!({"lose_response": {"mutating": "once", "mode": "500"}}), &[]);
-    under(&emu, &proxy, &rb0, &clean, "every mutating answer lost once (dropped connection)", json!({"lose_response": {"mutating": "once", "mode": "drop"}}), &[]);
-    under(&emu, &proxy, &rb0, &clean, "NotFound on the first 2 reads after a create", json!({"not_found_after_create": {"reads": 2}}), &[]);
+impl Bench {
+    fn under(&self, name: &str, scenario: serde_json::Value, extra: &[&str]) {
+        under(&self.emu, &self.proxy, &self.rb, &self.clean, name, scenario, extra);
+    }
+}
+
+/// Backoff capped at 200 ms so that long runs of throttles take seconds.
+const FAST: &[&str] = &["--max-backoff", "200ms"];
+
+#[test]
+fn throttling_is_absorbed() {
+    let b = bench();
+    b.under("throttling at 10%", json!({"seed": 1, "throttle_rate": 0.10}), &[]);
+    b.under("throttling at 30%", json!({"seed": 2, "throttle_rate": 0.30}), FAST);
+    b.under("a burst of 20 throttles", json!({"throttle_burst": {"after": 40, "count": 20}}), FAST);
+    b.under(
+        "a burst of 20 throttles on one write",
+        json!({"throttle_burst": {"after": 2, "count": 20}, "only_actions": ["ModifySubnetAttribute"]}),
+        FAST,
+    );
+}
+
+#[test]
+fn server_faults_lost_answers_and_not_found_after_create_are_absorbed() {
+    let b = bench();
+    b.under("server faults (503) at 10% before AWS applies", json!({"seed": 3, "server_error_rate": 0.10}), FAST);
+    b.under("every mutating answer lost once (500)", json!({"lose_response": {"mutating": "once", "mode": "500"}}), &[]);
+    b.under("every mutating answer lost once (dropped connection)", json!({"lose_response": {"mutating": "once", "mode": "drop"}}), &[]);
+    b.under("NotFound on the first 2 reads after a create", json!({"not_found_after_create": {"reads": 2}}), &[]);
 }
