@@ -154,6 +154,35 @@ impl Aws<'_> {
     }
 }
 
+impl Aws<'_> {
+    /// `prev` with what `scope` covers read again: after a batch of changes
+    /// that can only have changed that part (a weight stage touches the load
+    /// balancers, not the subnets), the rest is not read twice.
+    pub async fn refresh(&self, vpc_id: &str, prev: &Network, scope: Scope) -> Result<Network, AwsError> {
+        if scope == Scope::NONE {
+            return Ok(prev.clone());
+        }
+        let mut net = self.snapshot(vpc_id, scope).await?;
+        if !scope.network {
+            let p = prev.clone();
+            net.subnets = p.subnets;
+            net.route_tables = p.route_tables;
+            net.internet_gateways = p.internet_gateways;
+            net.egress_only_gateways = p.egress_only_gateways;
+            net.security_groups = p.security_groups;
+        }
+        if !scope.load_balancing {
+            net.load_balancers = prev.load_balancers.clone();
+            net.target_groups = prev.target_groups.clone();
+        }
+        if !scope.compute {
+            net.instances = prev.instances.clone();
+            net.interfaces = prev.interfaces.clone();
+        }
+        Ok(net)
+    }
+}
+
 /// How to reach AWS: the usual chain (env, profile, SSO, IMDS) with the
 /// command line's overrides on top.
 #[derive(Clone, Debug, Default)]

@@ -494,6 +494,18 @@ impl Scope {
     pub const NETWORK: Scope = Scope { network: true, load_balancing: false, compute: false };
     pub const ALL: Scope = Scope { network: true, load_balancing: true, compute: true };
 
+    pub const NONE: Scope = Scope { network: false, load_balancing: false, compute: false };
+    pub const LOAD_BALANCING: Scope = Scope { network: false, load_balancing: true, compute: false };
+    pub const COMPUTE: Scope = Scope { network: false, load_balancing: false, compute: true };
+
+    pub fn intersect(self, other: Scope) -> Scope {
+        Scope {
+            network: self.network && other.network,
+            load_balancing: self.load_balancing && other.load_balancing,
+            compute: self.compute && other.compute,
+        }
+    }
+
     pub fn union(self, other: Scope) -> Scope {
         Scope {
             network: self.network || other.network,

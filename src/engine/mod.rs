@@ -246,6 +246,9 @@ impl<'a> Engine<'a> {
             self.events.emit(Event::Warning { message: format!("step {}: {message}", step.id) });
         }
         let mut pending: VecDeque<Change> = step.spec.step().check(&net)?.into();
+        let mut net = net;
+        // What the changes applied since the last read can have modified.
+        let mut touched = Scope::NONE;
         let mut count = 0;
         let mut gated = false;
         let mut batches = 0;
@@ -255,6 +258,7 @@ impl<'a> Engine<'a> {
                     return Err(StepFailure::Stopped);
                 }
                 self.apply_change(&step.id, &change).await?;
+                touched = touched.union(change.touches());
                 count += 1;
                 gated = false;
                 if change.gate_after() && step.gate.is_some() {
@@ -265,7 +269,8 @@ impl<'a> Engine<'a> {
                 if change.creates_dependency() {
                     // What comes next refers to what was just created: re-check
                     // against live state rather than patching the old list.
-                    let net = self.snapshot(scope).await.map_err(StepError::from)?;
+                    net = self.aws.refresh(&self.vpc_id, &net, touched.intersect(scope)).await.map_err(StepError::from)?;
+                    touched = Scope::NONE;
                     pending = step.spec.step().check(&net)?.into();
                 }
             }
@@ -277,13 +282,14 @@ impl<'a> Engine<'a> {
             if batches > 200 {
                 return Err(StepError::Verify("the step keeps finding changes to make".into()).into());
             }
-            let net = self.snapshot(scope).await.map_err(StepError::from)?;
+            net = self.aws.refresh(&self.vpc_id, &net, touched.intersect(scope)).await.map_err(StepError::from)?;
+            touched = Scope::NONE;
             pending = step.spec.step().check(&net)?.into();
             if pending.is_empty() {
                 break;
             }
         }
-        self.verify(step).await?;
+        self.verify(step, &net, touched).await?;
         let is_gate_step = matches!(step.spec, crate::steps::StepSpec::HealthGate(_));
         if step.gate.is_some() && !gated && (count > 0 || is_gate_step || self.journal.gate_pending(&self.run_id, &step.id)) {
             self.run_gate(step).await?;
@@ -328,14 +334,24 @@ impl<'a> Engine<'a> {
     }
 
     /// Read back until nothing is missing and the step's resources settled.
-    async fn verify(&self, step: &RunbookStep) -> Result<(), StepError> {
+    /// Only what the step's changes can have modified (`touched`) is read
+    /// again; the rest comes from `net`, the step's last read.
+    async fn verify(&self, step: &RunbookStep, net: &Network, touched: Scope) -> Result<(), StepError> {
         let spec = step.spec.step();
         let vpc = self.vpc_id.as_str();
         let aws = self.aws;
         let scope = spec.scope();
+        let mut part = touched.intersect(scope);
+        if part == Scope::NONE {
+            // Nothing changed since the last read: it may already say all.
+            if spec.check(net).is_ok_and(|m| m.is_empty()) && matches!(spec.settled(net), Probe::Ready) {
+                return Ok(());
+            }
+            part = scope;
+        }
         self.verify_waiter
             .until(&format!("step {} to verify", step.id), || async move {
-                let net = aws.snapshot(vpc, scope).await?;
+                let net = aws.refresh(vpc, net, part).await?;
                 let missing = match spec.check(&net) {
                     Ok(m) => m,
                     Err(e) => return Ok(Probe::Terminal(e.to_string())),

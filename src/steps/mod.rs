@@ -212,6 +212,17 @@ impl Change {
         }
     }
 
+    /// What this change can modify (what must be read again after it).
+    pub fn touches(&self) -> Scope {
+        match self {
+            Change::VpcIpv6Cidr(_) | Change::SubnetIpv6(_) | Change::Ipv6DefaultRoute(_) | Change::SecurityGroupIpv6(_) => {
+                Scope::NETWORK
+            }
+            Change::AssignIpv6Addresses(_) => Scope::COMPUTE,
+            Change::LoadBalancerIpType(_) | Change::TargetGroupIpv6(_) => Scope::LOAD_BALANCING,
+        }
+    }
+
     /// The state after this change, as far as it can be known beforehand.
     pub fn project(&self, net: &mut Network) {
         match self {
