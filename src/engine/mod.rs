@@ -375,7 +375,7 @@ impl<'a> Engine<'a> {
                 Ok(outcome) => outcome,
                 Err(e) if e.is_ambiguous() => {
                     // The call may have happened: read state instead of guessing.
-                    let net = self.snapshot(Scope::ALL).await.map_err(StepError::from)?;
+                    let net = self.snapshot(change.scope()).await.map_err(StepError::from)?;
                     if let Some(outcome) = change.reconcile(&net) {
                         self.events.emit(Event::ChangeReconciled { step: step.to_string(), seq, applied: true });
                         self.record(Record::Outcome { seq, outcome: outcome.clone(), reconciled: true })?;
@@ -416,7 +416,8 @@ impl<'a> Engine<'a> {
         if unconfirmed.is_empty() {
             return Ok(());
         }
-        let net = self.snapshot(Scope::ALL).await?;
+        let scope = unconfirmed.iter().fold(Scope::NONE, |s, c| s.union(c.change.scope()));
+        let net = self.snapshot(scope).await?;
         for c in unconfirmed {
             match c.change.reconcile(&net) {
                 Some(outcome) => {
