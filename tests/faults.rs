@@ -7,28 +7,10 @@
 //! counted by the proxy.
 
 mod support;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
 use support::*;
-
-fn setup(ws: &Workspace) -> (App, PathBuf) {
-    let (app, port) = App::gunicorn("[::]");
-    let text = std::fs::read_to_string(root().join("runbooks/incident-cutover.yaml"))
-        .unwrap()
-        .replace("[::1]:8000/", &format!("[::1]:{port}/"))
-        .replace("interval: 1s, healthy_threshold: 2", "interval: 50ms, healthy_threshold: 1");
-    (app, ws.runbook("incident-cutover.yaml", &text))
-}
-
-fn counts(actions: &[String]) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for a in actions {
-        *m.entry(a.clone()).or_default() += 1;
-    }
-    m
-}
 
 /// Run the runbook under `scenario` on a fresh topology; check the outcome
 /// against the clean run and report what was injected.
@@ -46,7 +28,7 @@ fn under(emu: &Emulator, proxy: &Proxy, rb0: &Path, clean: &(Vec<String>, Vec<St
     proxy.scenario(json!({}));
     assert_eq!(code(&out), 0, "{name}: {}", stderr(&out));
     assert_eq!(normalize(emu.fingerprint(&vpc)), clean.0, "{name}: end state");
-    assert_eq!(counts(&proxy.applied_mutations()), counts(&clean.1), "{name}: each change applied exactly once");
+    assert_eq!(action_counts(&proxy.applied_mutations()), action_counts(&clean.1), "{name}: each change applied exactly once");
     let faults = calls.iter().filter(|c| c.outcome != "forwarded").count();
     assert!(faults > 0, "{name}: the scenario injected nothing");
     let mutating_faults = calls.iter().filter(|c| c.mutating && c.outcome != "forwarded").count();
@@ -71,7 +53,7 @@ fn bench() -> Bench {
     let emu = Emulator::start();
     let proxy = Proxy::start(&emu);
     let ws = Workspace::new();
-    let (app, rb) = setup(&ws);
+    let (app, rb) = cutover_runbook(&ws);
     let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
     proxy.clear();
     let out = run(dualstack_via(&proxy).args(["apply", "--yes"]).arg(&rb));

@@ -19,21 +19,10 @@
 //! The four matrices are separate tests so that they run in parallel.
 
 mod support;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use support::*;
-
-/// gunicorn on [::] and the cutover runbook pointed at it, with quick gates.
-fn setup(ws: &Workspace) -> (App, PathBuf) {
-    let (app, port) = App::gunicorn("[::]");
-    let text = std::fs::read_to_string(root().join("runbooks/incident-cutover.yaml"))
-        .unwrap()
-        .replace("[::1]:8000/", &format!("[::1]:{port}/"))
-        .replace("interval: 1s, healthy_threshold: 2", "interval: 50ms, healthy_threshold: 1");
-    (app, ws.runbook("incident-cutover.yaml", &text))
-}
 
 /// Resources carrying the run tag: target groups (ELBv2) and EC2 resources
 /// (egress-only gateways), as IDs or ARNs.
@@ -64,14 +53,6 @@ fn run_tagged(emu: &Emulator) -> Vec<String> {
 /// Group names of tagged target groups (ARNs differ between runs).
 fn tagged_names(tagged: &[String]) -> Vec<String> {
     tagged.iter().filter(|a| a.contains(":targetgroup/")).map(|a| a.split('/').nth(1).unwrap().to_string()).collect()
-}
-
-fn counts(actions: &[String]) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for a in actions {
-        *m.entry(a.clone()).or_default() += 1;
-    }
-    m
 }
 
 struct Reference {
@@ -128,7 +109,7 @@ fn matrix(operation: &str, when: &str) {
     let emu = Emulator::start();
     let proxy = Proxy::start(&emu);
     let base = Workspace::new();
-    let (_app, rb0) = setup(&base);
+    let (_app, rb0) = cutover_runbook(&base);
     let reference = reference(&emu, &proxy, &rb0);
     let n = reference.applied.len();
     let only: Option<usize> = std::env::var("KILL_POINT").ok().and_then(|v| v.parse().ok());
@@ -147,7 +128,7 @@ fn matrix(operation: &str, when: &str) {
         if operation == "resume" {
             assert_eq!(normalize(emu.fingerprint(&vpc)), reference.end, "{what}: end state");
             let all: Vec<String> = killed_applied.iter().chain(&later).cloned().collect();
-            assert_eq!(counts(&all), counts(&reference.applied), "{what}: calls applied by the killed run and resume:\n{}", stderr(&out));
+            assert_eq!(action_counts(&all), action_counts(&reference.applied), "{what}: calls applied by the killed run and resume:\n{}", stderr(&out));
             assert_eq!(tagged_names(&run_tagged(&emu)), reference.tagged, "{what}: orphaned or duplicate target groups");
         } else {
             assert_eq!(emu.fingerprint(&vpc), original, "{what}: starting state");

@@ -7,8 +7,12 @@ directory, so a plain ``import awswire`` finds it. Standard library only.
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
 import uuid
 from http import HTTPStatus
+from typing import Any, Callable
 
 # An action is a read (never changes state) when it starts with one of these;
 # every other action is *mutating*.
@@ -64,3 +68,29 @@ def aws_error(service: str, code: str, message: str, status: int) -> tuple[str, 
         ("x-amzn-RequestId", request_id),
     ]
     return f"{status} {reason_phrase(status)}", headers, data
+
+
+def serve_until_signal(server: Any, name: str, ready_line: str, on_stop: Callable[[], None]) -> int:
+    """Serve ``server`` (already bound and listening) on a thread, print the one
+    ``ready_line`` on stdout, and run until SIGTERM or SIGINT; then ``on_stop``
+    (release a held call) and shut down. Returns the exit code, 0."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    serving = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    serving.start()
+    sys.stdout.write(ready_line + "\n")
+    sys.stdout.flush()
+    sys.stdout = sys.stderr  # keep the promise of exactly one stdout line
+
+    while not stop.wait(0.2):
+        pass
+    on_stop()
+    server.shutdown()
+    server.server_close()
+    return 0

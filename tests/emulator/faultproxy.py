@@ -156,7 +156,6 @@ import json
 import os
 import random
 import re
-import signal
 import socket
 import socketserver
 import sys
@@ -167,7 +166,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from awswire import aws_error, is_mutating, reason_phrase  # noqa: E402
+from awswire import aws_error, is_mutating, reason_phrase, serve_until_signal  # noqa: E402
 
 READY_LINE = "dualstack-faultproxy listening on http://{host}:{port}"
 CONTROL_PREFIX = "/_proxy"
@@ -927,29 +926,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"faultproxy: {err}\n")
         return 2
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-    serving = threading.Thread(target=server.serve_forever, name="faultproxy", daemon=True)
-    serving.start()
-
     # The socket is bound and listening since the constructor: announce it.
     host = args.host if ":" not in args.host else f"[{args.host}]"
-    sys.stdout.write(READY_LINE.format(host=host, port=server.server_address[1]) + "\n")
-    sys.stdout.flush()
-    sys.stdout = sys.stderr  # keep the promise of exactly one stdout line
-
-    while not stop.wait(0.2):
-        pass
-    state.release_hold(forward=False)
-    server.shutdown()
-    server.server_close()
-    return 0
+    ready = READY_LINE.format(host=host, port=server.server_address[1])
+    return serve_until_signal(server, "faultproxy", ready, lambda: state.release_hold(forward=False))
 
 
 if __name__ == "__main__":

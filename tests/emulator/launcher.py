@@ -286,13 +286,12 @@ import ipaddress
 import json
 import logging
 import re
-import signal
 import sys
 import threading
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
-from awswire import aws_error, is_mutating, reason_phrase
+from awswire import aws_error, is_mutating, reason_phrase, serve_until_signal
 
 READY_LINE = "dualstack-emulator listening on http://{host}:{port}"
 
@@ -1940,29 +1939,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     server.daemon_threads = True  # held requests must not block shutdown
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-    serving = threading.Thread(target=server.serve_forever, name="emulator", daemon=True)
-    serving.start()
-
     # The socket is bound and listening since make_server(): announce it.
     host = args.host if ":" not in args.host else f"[{args.host}]"
-    sys.stdout.write(READY_LINE.format(host=host, port=server.server_port) + "\n")
-    sys.stdout.flush()
-    sys.stdout = sys.stderr  # keep the promise of exactly one stdout line
-
-    while not stop.wait(0.2):
-        pass
-    STATE.release_hold()
-    server.shutdown()
-    server.server_close()
-    return 0
+    ready = READY_LINE.format(host=host, port=server.server_port)
+    return serve_until_signal(server, "emulator", ready, STATE.release_hold)
 
 
 if __name__ == "__main__":

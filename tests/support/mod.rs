@@ -557,6 +557,26 @@ pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// How many times each action occurs (to compare the calls of two runs).
+pub fn action_counts(actions: &[String]) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for a in actions {
+        *m.entry(a.clone()).or_default() += 1;
+    }
+    m
+}
+
+/// gunicorn on [::] and the full cutover runbook pointed at it, with quick
+/// gates (50 ms interval, one healthy read).
+pub fn cutover_runbook(ws: &Workspace) -> (App, PathBuf) {
+    let (app, port) = App::gunicorn("[::]");
+    let text = std::fs::read_to_string(root().join("runbooks/incident-cutover.yaml"))
+        .unwrap()
+        .replace("[::1]:8000/", &format!("[::1]:{port}/"))
+        .replace("interval: 1s, healthy_threshold: 2", "interval: 50ms, healthy_threshold: 1");
+    (app, ws.runbook("incident-cutover.yaml", &text))
+}
+
 /// An application server on loopback, stopped on drop.
 pub struct App(Child);
 
