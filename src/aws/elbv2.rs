@@ -13,6 +13,7 @@ use aws_sdk_elasticloadbalancingv2::Client;
 
 use super::ec2::err;
 use super::retry::{eventually, RetryPolicy};
+use super::fan_out;
 use super::*;
 
 pub struct SdkElbv2 {
@@ -70,8 +71,7 @@ impl SdkElbv2 {
             .send()
             .await
             .map_err(|e| err("elasticloadbalancing:DescribeListeners", e))?;
-        let mut listeners = Vec::new();
-        for l in out.listeners() {
+        let reads = out.listeners().iter().map(|l| async move {
             let arn = l.listener_arn().unwrap_or_default().to_string();
             let rules = self
                 .read
@@ -88,31 +88,35 @@ impl SdkElbv2 {
                     actions: self.actions(r.actions()).await,
                 });
             }
-            listeners.push(Listener {
+            Ok(Listener {
                 arn,
                 port: l.port().unwrap_or(0),
                 protocol: l.protocol().map(|p| p.as_str().to_string()).unwrap_or_default(),
                 default_actions: self.actions(l.default_actions()).await,
                 rules: rs,
-            });
-        }
+            })
+        });
+        let mut listeners = fan_out(reads.collect()).await?;
         listeners.sort_by_key(|l| l.port);
         Ok(listeners)
     }
 
-    async fn target_group_details(&self, tg: &mut TargetGroup) -> Result<(), AwsError> {
-        tg.targets = self.target_health(&tg.arn).await?;
+    /// A group's targets with their health, and its attributes.
+    async fn target_group_details(&self, arn: &str) -> Result<(Vec<Target>, Vec<(String, String)>), AwsError> {
         const OP: &str = "elasticloadbalancing:DescribeTargetGroupAttributes";
-        let attrs = eventually(OP, || async {
-            self.read.describe_target_group_attributes().target_group_arn(&tg.arn).send().await.map_err(|e| err(OP, e))
-        })
-        .await?;
-        tg.attributes = attrs
+        let attrs = async {
+            eventually(OP, || async {
+                self.read.describe_target_group_attributes().target_group_arn(arn).send().await.map_err(|e| err(OP, e))
+            })
+            .await
+        };
+        let (targets, attrs) = tokio::try_join!(self.target_health(arn), attrs)?;
+        let attributes = attrs
             .attributes()
             .iter()
             .filter_map(|a| Some((a.key()?.to_string(), a.value()?.to_string())))
             .collect();
-        Ok(())
+        Ok((targets, attributes))
     }
 }
 
@@ -152,10 +156,9 @@ impl Elbv2 for SdkElbv2 {
             .collect::<Result<_, _>>()
             .await
             .map_err(|e| err("elasticloadbalancing:DescribeLoadBalancers", e))?;
-        let mut out = Vec::new();
-        for lb in lbs.iter().filter(|l| l.vpc_id() == Some(vpc_id)) {
+        let reads = lbs.iter().filter(|l| l.vpc_id() == Some(vpc_id)).map(|lb| async move {
             let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
-            out.push(LoadBalancer {
+            Ok(LoadBalancer {
                 listeners: self.listeners(&arn).await?,
                 arn,
                 name: lb.load_balancer_name().unwrap_or_default().to_string(),
@@ -165,8 +168,9 @@ impl Elbv2 for SdkElbv2 {
                 subnet_ids: lb.availability_zones().iter().filter_map(|z| z.subnet_id()).map(str::to_string).collect(),
                 security_groups: lb.security_groups().to_vec(),
                 dns_name: lb.dns_name().unwrap_or_default().to_string(),
-            });
-        }
+            })
+        });
+        let mut out = fan_out(reads.collect()).await?;
         out.sort_by(|a, b| a.name.cmp(&b.name));
 
         let tgs: Vec<_> = self
@@ -206,8 +210,10 @@ impl Elbv2 for SdkElbv2 {
             })
             .collect();
         groups.sort_by(|a, b| a.name.cmp(&b.name));
-        for tg in &mut groups {
-            self.target_group_details(tg).await?;
+        let details = fan_out(groups.iter().map(|tg| self.target_group_details(&tg.arn)).collect()).await?;
+        for (tg, (targets, attributes)) in groups.iter_mut().zip(details) {
+            tg.targets = targets;
+            tg.attributes = attributes;
         }
         // Tags: up to 20 resources per call.
         let arns: Vec<String> = groups.iter().map(|g| g.arn.clone()).collect();

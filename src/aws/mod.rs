@@ -183,6 +183,21 @@ impl Aws<'_> {
     }
 }
 
+/// Reads in flight at once when one read per resource is unavoidable (the
+/// listeners of each load balancer, the health of each target group).
+const FAN_OUT: usize = 8;
+
+/// Await `reads`, at most [`FAN_OUT`] at a time, results in order; the
+/// first error wins. (The futures are built by the caller and do nothing
+/// until polled here.)
+pub(crate) async fn fan_out<R, Fut>(reads: Vec<Fut>) -> Result<Vec<R>, AwsError>
+where
+    Fut: std::future::Future<Output = Result<R, AwsError>>,
+{
+    use futures_util::{StreamExt, TryStreamExt};
+    futures_util::stream::iter(reads).buffered(FAN_OUT).try_collect().await
+}
+
 /// How to reach AWS: the usual chain (env, profile, SSO, IMDS) with the
 /// command line's overrides on top.
 #[derive(Clone, Debug, Default)]
