@@ -17,7 +17,6 @@
 //! of attempts per call, and running out of quota half way through a
 //! migration is worse than waiting.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_sdk_ec2::config::retry::{RetryConfig, RetryPartition, TokenBucket};
@@ -29,14 +28,6 @@ const THROTTLING: &[&str] = &["RequestLimitExceeded", "Throttling", "ThrottlingE
 
 /// Attempts at a read that answers NotFound for something that should exist.
 const CONSISTENCY_ATTEMPTS: u32 = 6;
-
-/// Throttling retries absorbed by writes and consistency retries, for the
-/// run's summary. (Read retries happen inside the SDK.)
-static RETRIES: AtomicU64 = AtomicU64::new(0);
-
-pub fn retries_absorbed() -> u64 {
-    RETRIES.load(Ordering::Relaxed)
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -92,7 +83,6 @@ impl RetryPolicy {
                 Err(e) if attempt < self.attempts && is_throttling(&e) => {
                     let delay = self.backoff(attempt);
                     tracing::debug!(op, attempt, "throttled; backing off {:?}", delay);
-                    RETRIES.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
@@ -124,7 +114,6 @@ where
         match call().await {
             Err(e) if attempt < CONSISTENCY_ATTEMPTS && e.is_not_found() => {
                 tracing::debug!(op, attempt, code = e.code(), "not found yet; reading again in {:?}", delay);
-                RETRIES.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(2));
                 attempt += 1;
