@@ -20,6 +20,10 @@ pub struct SdkElbv2 {
     read: Client,
     write: Client,
     retry: RetryPolicy,
+    /// Target group attributes by ARN, read once per run: only a group's
+    /// creation needs them (to copy them), and the tool itself changes them
+    /// only on groups it creates (such an entry is dropped before the write).
+    attributes: std::sync::Mutex<std::collections::HashMap<String, Vec<(String, String)>>>,
 }
 
 impl SdkElbv2 {
@@ -34,6 +38,7 @@ impl SdkElbv2 {
             read: Client::from_conf(conf(retry.sdk_config())),
             write: Client::from_conf(conf(aws_config::retry::RetryConfig::disabled())),
             retry,
+            attributes: Default::default(),
         }
     }
 
@@ -104,19 +109,21 @@ impl SdkElbv2 {
     /// A group's targets with their health, and its attributes.
     async fn target_group_details(&self, arn: &str) -> Result<(Vec<Target>, Vec<(String, String)>), AwsError> {
         const OP: &str = "elasticloadbalancing:DescribeTargetGroupAttributes";
+        let cached = self.attributes.lock().expect("not poisoned").get(arn).cloned();
         let attrs = async {
-            eventually(OP, || async {
+            if let Some(attributes) = cached {
+                return Ok(attributes);
+            }
+            let out = eventually(OP, || async {
                 self.read.describe_target_group_attributes().target_group_arn(arn).send().await.map_err(|e| err(OP, e))
             })
-            .await
+            .await?;
+            let attributes: Vec<(String, String)> =
+                out.attributes().iter().filter_map(|a| Some((a.key()?.to_string(), a.value()?.to_string()))).collect();
+            self.attributes.lock().expect("not poisoned").insert(arn.to_string(), attributes.clone());
+            Ok(attributes)
         };
-        let (targets, attrs) = tokio::try_join!(self.target_health(arn), attrs)?;
-        let attributes = attrs
-            .attributes()
-            .iter()
-            .filter_map(|a| Some((a.key()?.to_string(), a.value()?.to_string())))
-            .collect();
-        Ok((targets, attributes))
+        tokio::try_join!(self.target_health(arn), attrs)
     }
 }
 
@@ -330,6 +337,7 @@ impl Elbv2 for SdkElbv2 {
 
     async fn set_target_group_attributes(&self, arn: &str, attributes: &[(String, String)]) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:ModifyTargetGroupAttributes";
+        self.attributes.lock().expect("not poisoned").remove(arn);
         self.retry.write(OP, || async {
             self.write
                 .modify_target_group_attributes()
@@ -345,6 +353,7 @@ impl Elbv2 for SdkElbv2 {
 
     async fn delete_target_group(&self, arn: &str) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:DeleteTargetGroup";
+        self.attributes.lock().expect("not poisoned").remove(arn);
         self.retry.write(OP, || async { self.write.delete_target_group().target_group_arn(arn).send().await.map_err(|e| err(OP, e)) })
             .await
             .map(|_| ())
