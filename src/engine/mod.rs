@@ -258,7 +258,7 @@ impl<'a> Engine<'a> {
                     return Err(StepFailure::Stopped);
                 }
                 self.apply_change(&step.id, &change).await?;
-                touched = touched.union(change.touches());
+                touched = touched.union(change.scope());
                 count += 1;
                 gated = false;
                 if change.gate_after() && step.gate.is_some() {

@@ -201,19 +201,9 @@ impl Change {
         }
     }
 
-    /// What must be read to reconcile or undo this change.
+    /// What this change can modify: what must be read to reconcile or undo
+    /// it, and what must be read again after it.
     pub fn scope(&self) -> Scope {
-        match self {
-            Change::VpcIpv6Cidr(_) | Change::SubnetIpv6(_) | Change::Ipv6DefaultRoute(_) | Change::SecurityGroupIpv6(_) => {
-                Scope::NETWORK
-            }
-            Change::AssignIpv6Addresses(_) | Change::TargetGroupIpv6(_) => Scope::ALL,
-            Change::LoadBalancerIpType(_) => Scope { network: true, load_balancing: true, compute: false },
-        }
-    }
-
-    /// What this change can modify (what must be read again after it).
-    pub fn touches(&self) -> Scope {
         match self {
             Change::VpcIpv6Cidr(_) | Change::SubnetIpv6(_) | Change::Ipv6DefaultRoute(_) | Change::SecurityGroupIpv6(_) => {
                 Scope::NETWORK
