@@ -140,6 +140,10 @@ impl Aws<'_> {
         let (network, lb, compute) = tokio::try_join!(network, lb, compute)?;
         let mut net = match network {
             Some(n) => n,
+            None if scope.subnets => {
+                let (vpc, subnets) = tokio::try_join!(self.ec2.vpc(vpc_id), self.ec2.subnets(vpc_id))?;
+                Network { vpc, subnets, ..Network::default() }
+            }
             None => Network { vpc: self.ec2.vpc(vpc_id).await?, ..Network::default() },
         };
         if let Some((lbs, tgs)) = lb {
@@ -165,7 +169,9 @@ impl Aws<'_> {
         let mut net = self.snapshot(vpc_id, scope).await?;
         if !scope.network {
             let p = prev.clone();
-            net.subnets = p.subnets;
+            if !scope.subnets {
+                net.subnets = p.subnets;
+            }
             net.route_tables = p.route_tables;
             net.internet_gateways = p.internet_gateways;
             net.egress_only_gateways = p.egress_only_gateways;

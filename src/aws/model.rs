@@ -483,24 +483,28 @@ pub struct Instance {
 
 /// What of a VPC a step reads: the network (EC2), the load balancers (ELBv2),
 /// the compute (instances and interfaces). Steps read only what they need.
+/// `subnets` alone is the VPC and its subnets (waiting on their blocks);
+/// `network` includes them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Scope {
     pub network: bool,
+    pub subnets: bool,
     pub load_balancing: bool,
     pub compute: bool,
 }
 
 impl Scope {
-    pub const NETWORK: Scope = Scope { network: true, load_balancing: false, compute: false };
-    pub const ALL: Scope = Scope { network: true, load_balancing: true, compute: true };
-
-    pub const NONE: Scope = Scope { network: false, load_balancing: false, compute: false };
-    pub const LOAD_BALANCING: Scope = Scope { network: false, load_balancing: true, compute: false };
-    pub const COMPUTE: Scope = Scope { network: false, load_balancing: false, compute: true };
+    pub const NONE: Scope = Scope { network: false, subnets: false, load_balancing: false, compute: false };
+    pub const NETWORK: Scope = Scope { network: true, subnets: true, ..Scope::NONE };
+    pub const SUBNETS: Scope = Scope { subnets: true, ..Scope::NONE };
+    pub const LOAD_BALANCING: Scope = Scope { load_balancing: true, ..Scope::NONE };
+    pub const COMPUTE: Scope = Scope { compute: true, ..Scope::NONE };
+    pub const ALL: Scope = Scope { network: true, subnets: true, load_balancing: true, compute: true };
 
     pub fn intersect(self, other: Scope) -> Scope {
         Scope {
             network: self.network && other.network,
+            subnets: self.subnets && other.subnets,
             load_balancing: self.load_balancing && other.load_balancing,
             compute: self.compute && other.compute,
         }
@@ -509,6 +513,7 @@ impl Scope {
     pub fn union(self, other: Scope) -> Scope {
         Scope {
             network: self.network || other.network,
+            subnets: self.subnets || other.subnets,
             load_balancing: self.load_balancing || other.load_balancing,
             compute: self.compute || other.compute,
         }

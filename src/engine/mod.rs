@@ -249,6 +249,8 @@ impl<'a> Engine<'a> {
         let mut net = net;
         // What the changes applied since the last read can have modified.
         let mut touched = Scope::NONE;
+        // Changes applied since the step last settled.
+        let mut unsettled = false;
         let mut count = 0;
         let mut gated = false;
         let mut batches = 0;
@@ -257,7 +259,14 @@ impl<'a> Engine<'a> {
                 if self.stop.load(Ordering::SeqCst) {
                     return Err(StepFailure::Stopped);
                 }
+                if change.needs_settled() && (unsettled || !matches!(step.spec.step().settled(&net), Probe::Ready)) {
+                    // Wait once for everything applied so far (every subnet's
+                    // block associated), not once per association.
+                    net = self.wait_settled(step, &net).await?;
+                    unsettled = false;
+                }
                 self.apply_change(&step.id, &change).await?;
+                unsettled |= !change.needs_settled();
                 touched = touched.union(change.scope());
                 count += 1;
                 gated = false;
@@ -331,6 +340,26 @@ impl<'a> Engine<'a> {
             }
             Err(failure) => Err(StepError::Gate(failure).into()),
         }
+    }
+
+    /// Read until the step's resources settled (blocks associated); returns
+    /// the last read.
+    async fn wait_settled(&self, step: &RunbookStep, net: &Network) -> Result<Network, StepError> {
+        let spec = step.spec.step();
+        let part = spec.settle_scope();
+        let what = format!("step {} to settle", step.id);
+        self.events.emit(Event::Waiting { step: step.id.to_string(), what: what.clone() });
+        let last = std::sync::Mutex::new(None);
+        let (aws, vpc, last_ref) = (self.aws, self.vpc_id.as_str(), &last);
+        self.waiter
+            .until(&what, || async move {
+                let fresh = aws.refresh(vpc, net, part).await?;
+                let probe = spec.settled(&fresh);
+                *last_ref.lock().expect("not poisoned") = Some(fresh);
+                Ok(probe)
+            })
+            .await?;
+        Ok(last.into_inner().expect("not poisoned").expect("read at least once"))
     }
 
     /// Read back until nothing is missing and the step's resources settled.

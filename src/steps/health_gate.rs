@@ -19,7 +19,7 @@ impl Step for Spec {
     }
 
     fn scope(&self) -> Scope {
-        Scope { network: false, load_balancing: false, compute: false }
+        Scope::NONE
     }
 
     fn check(&self, _net: &Network) -> Result<Vec<super::Change>, StepError> {

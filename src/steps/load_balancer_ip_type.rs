@@ -59,7 +59,7 @@ impl Step for Spec {
     }
 
     fn scope(&self) -> Scope {
-        Scope { network: true, load_balancing: true, compute: false }
+        Scope::NETWORK.union(Scope::LOAD_BALANCING)
     }
 
     fn check(&self, net: &Network) -> Result<Vec<super::Change>, StepError> {

@@ -108,6 +108,10 @@ pub trait Step: Send + Sync {
     fn settled(&self, _net: &Network) -> Probe {
         Probe::Ready
     }
+    /// What `settled` looks at (read again while waiting for it).
+    fn settle_scope(&self) -> Scope {
+        self.scope()
+    }
 }
 
 /// What a change does, for plans, prompts and events.
@@ -201,6 +205,14 @@ impl Change {
         }
     }
 
+    /// Whether this change needs the step's earlier changes settled first
+    /// (an IPv6 flag needs the subnet's block `associated`, not `associating`).
+    /// The engine then waits once for the whole step to settle, instead of
+    /// after each association.
+    pub fn needs_settled(&self) -> bool {
+        matches!(self, Change::SubnetIpv6(subnet_ipv6::Change::SetFlag { .. }))
+    }
+
     /// What this change can modify: what must be read to reconcile or undo
     /// it, and what must be read again after it.
     pub fn scope(&self) -> Scope {
@@ -243,8 +255,10 @@ impl Change {
     pub async fn settle(&self, cx: &StepCx<'_>, outcome: &Outcome) -> Result<(), StepError> {
         match self {
             Change::VpcIpv6Cidr(c) => c.settle(cx, outcome).await,
-            Change::SubnetIpv6(c) => c.settle(cx, outcome).await,
-            Change::Ipv6DefaultRoute(_)
+            // A subnet's block is waited for by the engine, once for the
+            // whole step, before the first change that needs it.
+            Change::SubnetIpv6(_)
+            | Change::Ipv6DefaultRoute(_)
             | Change::SecurityGroupIpv6(_)
             | Change::AssignIpv6Addresses(_)
             | Change::LoadBalancerIpType(_) => Ok(()),

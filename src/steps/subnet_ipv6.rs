@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{resolve, Description, Outcome, Step, StepCx, StepError};
 use crate::aws::wait::Probe;
-use crate::aws::{association_probe, disassociation_probe, label, AssocState, Ipv6Block, Network, SubnetFlag};
+use crate::aws::{association_probe, disassociation_probe, label, AssocState, Ipv6Block, Network, Scope, SubnetFlag};
 use crate::ipv6::Ipv6Net;
 use crate::runbook::{Pos, Ref, ValidateCx};
 
@@ -252,13 +252,21 @@ impl Step for Spec {
         Ok(associations)
     }
 
+    fn settle_scope(&self) -> Scope {
+        Scope::SUBNETS
+    }
+
     fn settled(&self, net: &Network) -> Probe {
         for entry in &self.entries {
             let Ok(s) = resolve::subnet(net, &entry.subnet) else { continue };
-            if let Some(b) = s.ipv6_block()
-                && b.state != AssocState::Associated
-            {
-                return Probe::Pending(format!("{} IPv6 block is {:?}", s.id, b.state));
+            let block = s.ipv6_block();
+            if block.is_none() && matches!(entry.block, Block::Existing) {
+                continue;
+            }
+            match association_probe(block) {
+                Probe::Ready => {}
+                Probe::Pending(why) => return Probe::Pending(format!("{} IPv6 block: {why}", label(&s.id, s.name.as_deref()))),
+                Probe::Terminal(why) => return Probe::Terminal(format!("{} IPv6 block: {why}", label(&s.id, s.name.as_deref()))),
             }
         }
         Probe::Ready
@@ -352,21 +360,6 @@ impl Change {
 
     /// An association is `associating` first; no flag may be set until it
     /// is `associated`.
-    pub async fn settle(&self, cx: &StepCx<'_>, outcome: &Outcome) -> Result<(), StepError> {
-        let Change::AssociateBlock { subnet_id, .. } = self else { return Ok(()) };
-        let id = outcome.association_id.clone().unwrap_or_default();
-        let what = format!("{subnet_id} IPv6 block {id} to be associated");
-        cx.events.emit(crate::engine::events::Event::Waiting { step: cx.step.to_string(), what: what.clone() });
-        cx.waiter
-            .until(&what, || async {
-                let subnets = cx.ec2.subnets(cx.vpc_id).await?;
-                let block = subnets.iter().find(|s| &s.id == subnet_id).and_then(|s| s.ipv6_blocks.iter().find(|b| b.association_id == id));
-                Ok(association_probe(block))
-            })
-            .await?;
-        Ok(())
-    }
-
     pub fn reconcile(&self, net: &Network) -> Option<Outcome> {
         match self {
             Change::AssociateBlock { subnet_id, cidr, .. } => {
