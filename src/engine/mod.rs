@@ -27,8 +27,9 @@ use events::{Event, EventSink, RunOutcome};
 use journal::{ChangeStatus, Journal, JournalError, Record};
 
 /// Attempts at a change whose answer was lost and that live state shows was
-/// not applied (a server fault before AWS applied it).
-const AMBIGUOUS_ATTEMPTS: u32 = 3;
+/// not applied (a server fault before AWS applied it). Server faults come in
+/// bursts, so the attempts back off: 0.2, 0.4, 0.8, 1.6 s.
+const AMBIGUOUS_ATTEMPTS: u32 = 5;
 
 /// What to do when a step fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -420,6 +421,7 @@ impl<'a> Engine<'a> {
                         self.events.emit(Event::Warning {
                             message: format!("{e}; live state shows it was not applied, sending it again"),
                         });
+                        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
                         attempt += 1;
                         continue;
                     }
@@ -518,10 +520,11 @@ impl<'a> Engine<'a> {
             // An undo reads state to decide what to do, so after an answer
             // that may hide an applied call it is simply run again on a fresh
             // read: if the call happened, there is nothing left to undo.
-            for _ in 1..AMBIGUOUS_ATTEMPTS {
+            for attempt in 1..AMBIGUOUS_ATTEMPTS {
                 match &result {
                     Err(e) if e.is_ambiguous() => {
                         self.events.emit(Event::Warning { message: format!("{e}; reading state and undoing again") });
+                        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
                         let fresh = self.snapshot(c.change.scope()).await?;
                         result = target.change.undo(&self.cx(&c.step), &outcome, &fresh).await;
                         net = Some((c.step.clone(), c.run.clone(), fresh));
