@@ -588,8 +588,10 @@ impl Change {
             }
             Change::SetForward { listener_arn, rule_arn, forward, new_group_arn, stage, .. } => {
                 if *stage == 0 {
-                    // No traffic before every new target is healthy.
-                    wait_healthy(cx, new_group_arn).await?;
+                    // No traffic before every new target is healthy. A group
+                    // with no targets (a side scaled to zero) has none to wait
+                    // for; its registration, if any, waited for them already.
+                    wait_healthy(cx, new_group_arn, Empty::Done).await?;
                 }
                 cx.elb.set_forward(listener_arn, rule_arn.as_deref(), forward).await?;
                 Ok(Outcome::default())
@@ -603,7 +605,7 @@ impl Change {
 
     pub async fn settle(&self, cx: &StepCx<'_>, _outcome: &Outcome) -> Result<(), StepError> {
         match self {
-            Change::RegisterTargets { group_arn, .. } => wait_healthy(cx, group_arn).await,
+            Change::RegisterTargets { group_arn, .. } => wait_healthy(cx, group_arn, Empty::NotYetVisible).await,
             Change::SetForward { bake_ms, .. } if *bake_ms > 0 => {
                 cx.events.emit(crate::engine::events::Event::Waiting { step: cx.step.to_string(), what: format!("bake {}s", bake_ms / 1000) });
                 tokio::time::sleep(Duration::from_millis(*bake_ms)).await;
@@ -700,10 +702,22 @@ fn current_forward<'n>(net: &'n Network, listener_arn: &str, rule_arn: Option<&s
     }
 }
 
+/// What a group without targets means to [`wait_healthy`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Empty {
+    /// Targets were just registered: not visible yet, keep waiting.
+    NotYetVisible,
+    /// The group has no targets: nothing to wait for.
+    Done,
+}
+
 /// Wait until every target of the group reports healthy.
-async fn wait_healthy(cx: &StepCx<'_>, group_arn: &str) -> Result<(), StepError> {
+async fn wait_healthy(cx: &StepCx<'_>, group_arn: &str, empty: Empty) -> Result<(), StepError> {
     let what = format!("the targets of {} to be healthy", group_arn.rsplit('/').nth(1).unwrap_or(group_arn));
     let targets = cx.elb.target_health(group_arn).await?;
+    if targets.is_empty() && empty == Empty::Done {
+        return Ok(());
+    }
     if !targets.is_empty() && targets.iter().all(|t| t.state == "healthy") {
         return Ok(());
     }
