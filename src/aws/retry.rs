@@ -72,22 +72,38 @@ impl RetryPolicy {
 
     /// Run a write, retrying only throttling (which AWS guarantees was not
     /// applied).
-    pub async fn write<T, F, Fut>(&self, op: &'static str, mut call: F) -> Result<T, AwsError>
+    pub async fn write<T, F, Fut>(&self, op: &'static str, call: F) -> Result<T, AwsError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, AwsError>>,
     {
-        let mut attempt = 1;
-        loop {
-            match call().await {
-                Err(e) if attempt < self.attempts && is_throttling(&e) => {
-                    let delay = self.backoff(attempt);
-                    tracing::debug!(op, attempt, "throttled; backing off {:?}", delay);
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                other => return other,
+        retry_while(op, self.attempts, |a| self.backoff(a), is_throttling, call).await
+    }
+}
+
+/// Call until it succeeds, fails in a way `retry` does not accept, or has
+/// had `attempts` tries; `delay(n)` is the wait after try `n`.
+async fn retry_while<T, F, Fut>(
+    op: &'static str,
+    attempts: u32,
+    delay: impl Fn(u32) -> Duration,
+    retry: impl Fn(&AwsError) -> bool,
+    mut call: F,
+) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(e) if attempt < attempts && retry(&e) => {
+                let wait = delay(attempt);
+                tracing::debug!(op, attempt, code = e.code(), "trying again in {:?}", wait);
+                tokio::time::sleep(wait).await;
+                attempt += 1;
             }
+            other => return other,
         }
     }
 }
@@ -103,24 +119,14 @@ pub fn is_throttling_code(code: &str) -> bool {
 /// A read of something that may have just been created: a NotFound answer is
 /// retried a few times (AWS's reads are eventually consistent after a
 /// create) before it is believed.
-pub async fn eventually<T, F, Fut>(op: &'static str, mut call: F) -> Result<T, AwsError>
+pub async fn eventually<T, F, Fut>(op: &'static str, call: F) -> Result<T, AwsError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, AwsError>>,
 {
-    let mut delay = Duration::from_millis(100);
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Err(e) if attempt < CONSISTENCY_ATTEMPTS && e.is_not_found() => {
-                tracing::debug!(op, attempt, code = e.code(), "not found yet; reading again in {:?}", delay);
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
+    // 0.1, 0.2, 0.4, 0.8, 1.6 s: about 3 s in all.
+    let delay = |attempt: u32| (Duration::from_millis(100) * (1 << (attempt - 1))).min(Duration::from_secs(2));
+    retry_while(op, CONSISTENCY_ATTEMPTS, delay, AwsError::is_not_found, call).await
 }
 
 /// A number in [0, 1): good enough to spread retries, no dependency needed.

@@ -31,6 +31,11 @@ use journal::{ChangeStatus, Journal, JournalError, Record};
 /// bursts, so the attempts back off: 0.2, 0.4, 0.8, 1.6 s.
 const AMBIGUOUS_ATTEMPTS: u32 = 5;
 
+/// The wait after ambiguous attempt `attempt` (1-based).
+fn ambiguous_backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100 << attempt)
+}
+
 /// What to do when a step fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OnFailure {
@@ -421,7 +426,7 @@ impl<'a> Engine<'a> {
                         self.events.emit(Event::Warning {
                             message: format!("{e}; live state shows it was not applied, sending it again"),
                         });
-                        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                        tokio::time::sleep(ambiguous_backoff(attempt)).await;
                         attempt += 1;
                         continue;
                     }
@@ -524,7 +529,7 @@ impl<'a> Engine<'a> {
                 match &result {
                     Err(e) if e.is_ambiguous() => {
                         self.events.emit(Event::Warning { message: format!("{e}; reading state and undoing again") });
-                        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                        tokio::time::sleep(ambiguous_backoff(attempt)).await;
                         let fresh = self.snapshot(c.change.scope()).await?;
                         result = target.change.undo(&self.cx(&c.step), &outcome, &fresh).await;
                         net = Some((c.step.clone(), c.run.clone(), fresh));
