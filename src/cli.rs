@@ -63,8 +63,15 @@ impl Global {
 pub enum Command {
     /// Check a runbook offline: syntax, fields, ids, ordering.
     Validate { runbook: PathBuf },
-    /// Dry-run: read live state and show every change and API call apply would make. Changes nothing.
+    /// Dry-run: read live state and show every change and API call apply would make, the findings and the public IPv4 cost. Changes nothing.
     Plan { runbook: PathBuf },
+    /// Preflight: the known IPv6 traps this runbook would walk into (also run by plan and before apply). Changes nothing.
+    Check {
+        runbook: PathBuf,
+        /// Do not count this error finding as blocking (repeatable).
+        #[arg(long, value_name = "FINDING_ID")]
+        allow: Vec<String>,
+    },
     /// Execute the runbook with checkpoints; roll back on failure.
     Apply {
         runbook: PathBuf,
@@ -74,6 +81,9 @@ pub enum Command {
         /// What to do when a step fails.
         #[arg(long, value_enum, default_value_t = OnFailure::Rollback)]
         on_failure: OnFailure,
+        /// Apply despite this error finding of the preflight (repeatable).
+        #[arg(long, value_name = "FINDING_ID")]
+        allow: Vec<String>,
     },
     /// Continue an interrupted (crashed, killed, paused) run from its journal.
     Resume {

@@ -87,7 +87,8 @@ async fn run(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::Validate { runbook } => validate(runbook),
         Command::Plan { runbook } => plan(g, runbook).await,
-        Command::Apply { runbook, yes, on_failure } => apply(g, runbook, *yes, *on_failure).await,
+        Command::Check { runbook, allow } => check(g, runbook, allow).await,
+        Command::Apply { runbook, yes, on_failure, allow } => apply(g, runbook, *yes, *on_failure, allow).await,
         Command::Resume { runbook, yes, force, on_failure } => resume(g, runbook, *yes, *force, *on_failure).await,
         Command::Rollback { runbook, yes } => rollback(g, runbook, *yes).await,
         Command::Status { runbook } => status(g, runbook),
@@ -170,10 +171,17 @@ impl Session {
     }
 }
 
+/// Read the VPC (with its compute and load balancers, which the findings
+/// and the cost need) and project the runbook onto it. A step that cannot
+/// run is an error pointing into the runbook, shown after the findings seen
+/// before it.
 async fn preflight(aws: Aws<'_>, rb: &Runbook, vpc_id: &str) -> Result<crate::plan::Plan> {
-    let scope = rb.steps.iter().fold(Scope::NETWORK, |acc, s| acc.union(s.spec.step().scope()));
+    let scope = rb.steps.iter().fold(Scope::ALL, |acc, s| acc.union(s.spec.step().scope()));
     let net = aws.snapshot(vpc_id, scope).await.map_err(|e| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")))?;
-    crate::plan::build(rb, net).map_err(|(step, e)| step_fail(rb, &step, e))
+    crate::plan::build(rb, net).map_err(|b| {
+        eprint!("{}", crate::preflight::render_text(&b.findings));
+        step_fail(rb, &b.step, b.error)
+    })
 }
 
 async fn plan(g: &Global, path: &Path) -> Result<i32> {
@@ -186,6 +194,54 @@ async fn plan(g: &Global, path: &Path) -> Result<i32> {
         Output::Json => println!("{}", serde_json::to_string_pretty(&plan).expect("plan serializes")),
     }
     Ok(exit::SUCCESS)
+}
+
+/// `--allow` names only known findings: a typo must not silently allow nothing.
+fn check_allow(allow: &[String]) -> Result<()> {
+    if let Some(bad) = allow.iter().find(|a| !crate::preflight::is_known(a)) {
+        let known: Vec<&str> = crate::preflight::CATALOGUE.iter().map(|(id, ..)| *id).collect();
+        return Err(Fail::new(exit::USAGE, format!("--allow {bad}: no such finding; known findings: {}", known.join(", "))));
+    }
+    Ok(())
+}
+
+/// The error findings `allow` does not cover, as a refusal.
+fn refuse_findings(plan: &crate::plan::Plan, allow: &[String], command: &str) -> Result<()> {
+    let blocking = crate::preflight::blocking(&plan.findings, allow);
+    if blocking.is_empty() {
+        return Ok(());
+    }
+    eprint!("{}", crate::preflight::render_text(&plan.findings));
+    let ids: Vec<&str> = blocking.iter().map(|f| f.id).collect();
+    let mut unique = ids.clone();
+    unique.dedup();
+    Err(Fail::new(
+        exit::FINDINGS,
+        format!(
+            "{command} refused: {} error finding{} ({}). Fix the runbook or the VPC, or accept the risk with {}. Nothing was changed.",
+            blocking.len(),
+            if blocking.len() == 1 { "" } else { "s" },
+            unique.join(", "),
+            unique.iter().map(|i| format!("--allow {i}")).collect::<Vec<_>>().join(" ")
+        ),
+    ))
+}
+
+async fn check(g: &Global, path: &Path, allow: &[String]) -> Result<i32> {
+    check_allow(allow)?;
+    let rb = runbook::load(path)?;
+    let s = connect(g, &rb).await?;
+    let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
+    let plan = preflight(s.aws(), &rb, &vpc_id).await?;
+    let blocking = crate::preflight::blocking(&plan.findings, allow).len();
+    match g.output {
+        Output::Text => {
+            print!("{}", crate::preflight::render_text(&plan.findings));
+            println!("{}: {} on {} ({} blocking apply)", path.display(), crate::preflight::summary(&plan.findings), plan.vpc, blocking);
+        }
+        Output::Json => println!("{}", serde_json::json!({ "runbook": rb.name, "vpc": plan.vpc, "findings": plan.findings, "blocking": blocking })),
+    }
+    Ok(if blocking > 0 { exit::FINDINGS } else { exit::SUCCESS })
 }
 
 fn runbook_dir(rb: &Runbook) -> PathBuf {
@@ -312,7 +368,8 @@ fn finish(report: Report, vpc_id: &str) -> i32 {
     }
 }
 
-async fn apply(g: &Global, path: &Path, yes: bool, on_failure: OnFailure) -> Result<i32> {
+async fn apply(g: &Global, path: &Path, yes: bool, on_failure: OnFailure, allow: &[String]) -> Result<i32> {
+    check_allow(allow)?;
     let rb = runbook::load(path)?;
     require_confirmation_possible(yes, "apply")?;
     let s = connect(g, &rb).await?;
@@ -326,6 +383,7 @@ async fn apply(g: &Global, path: &Path, yes: bool, on_failure: OnFailure) -> Res
     }
     let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
     let plan = preflight(s.aws(), &rb, &vpc_id).await?;
+    refuse_findings(&plan, allow, "apply")?;
     if !yes {
         eprint!("{}", crate::plan::render_text(&plan));
         confirm(yes, &format!("Apply {} change(s) to {vpc_id}?", plan.change_count()))?;

@@ -19,3 +19,6 @@ pub const LOCKED: i32 = 5;
 /// The journal is damaged (truncated, not JSON, unknown format version); it
 /// was left untouched.
 pub const STATE_DAMAGED: i32 = 6;
+/// Preflight found an error-level finding (a known IPv6 trap) that was not
+/// allowed with `--allow ID`. Nothing in AWS was changed.
+pub const FINDINGS: i32 = 7;

@@ -4,7 +4,7 @@
 //! The layout follows the data: [`runbook`] parses and validates the file,
 //! [`steps`] holds one module per step kind (check / apply / verify /
 //! rollback), [`engine`] runs them with a journal and a lock, [`plan`] renders
-//! the dry-run, [`aws`] hides the SDK behind domain traits and [`ui`] renders
+//! the dry-run, [`preflight`] finds the known IPv6 traps before any change, [`aws`] hides the SDK behind domain traits and [`ui`] renders
 //! the engine's events. [`cli`] ties them into commands.
 
 pub mod aws;
@@ -15,6 +15,7 @@ pub mod exit;
 pub mod health;
 pub mod ipv6;
 pub mod plan;
+pub mod preflight;
 pub mod runbook;
 pub mod steps;
 pub mod ui;

@@ -182,7 +182,7 @@ fn a_gate_failure_while_the_second_group_is_in_flux_returns_both_to_ipv4() {
 }
 
 #[test]
-fn preflight_refuses_ip_targets_without_ipv6_and_warns_about_security_groups() {
+fn preflight_refuses_ip_targets_without_ipv6_and_security_groups_open_to_ipv4_only() {
     let emu = Emulator::start();
     let ids = emu.seed_cutover();
     let ws = Workspace::new();
@@ -199,17 +199,25 @@ fn preflight_refuses_ip_targets_without_ipv6_and_warns_about_security_groups() {
     assert!(err.contains(&format!("ip target {green_ip} of redash-green has no IPv6 address")), "{err}");
     assert!(err.contains(ids["subnets"]["public-1c"].as_str().unwrap()), "the subnet is not named: {err}");
     assert!(err.contains("assign_ipv6_addresses"), "{err}");
+    assert!(err.contains("error [target-without-ipv6] target group redash-green"), "the finding is shown before the error: {err}");
     let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb));
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert_eq!(emu.mutating_calls(), Vec::<String>::new());
 
-    // With addresses but no security-group step: the plan warns.
+    // With addresses but no security-group step: the plan shows the finding,
+    // and apply refuses it before any change (exit 7).
     let (head, rest) = text.split_once("  - id: security-groups").unwrap();
     let (_, rest) = rest.split_once("  - id: backend-addresses").unwrap();
     let rb = ws.runbook("rb2.yaml", &format!("{head}  - id: backend-addresses{rest}"));
     let out = run(dualstack(&emu).arg("plan").arg(&rb));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(stdout(&out).contains("allow no IPv6 traffic to port 80"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("error [lb-security-group-ipv4-only] load balancer redash"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("port(s) 80"), "{}", stdout(&out));
+    emu.clear_calls();
+    let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb));
+    assert_eq!(code(&out), 7, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--allow lb-security-group-ipv4-only"), "{}", stderr(&out));
+    assert_eq!(emu.mutating_calls(), Vec::<String>::new());
 }
 
 #[test]

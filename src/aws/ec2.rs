@@ -404,6 +404,8 @@ impl Ec2 for SdkEc2 {
                 ipv6_addresses: n.ipv6_addresses().iter().filter_map(|a| a.ipv6_address()).map(str::to_string).collect(),
                 instance_id: n.attachment().and_then(|a| a.instance_id()).map(str::to_string),
                 device_index: n.attachment().and_then(|a| a.device_index()),
+                public_ip: n.association().and_then(|a| a.public_ip()).map(str::to_string),
+                description: n.description().filter(|d| !d.is_empty()).map(str::to_string),
             })
             .collect();
         interfaces.sort_by(|a, b| a.id.cmp(&b.id));

@@ -468,6 +468,11 @@ pub struct Interface {
     pub ipv6_addresses: Vec<String>,
     pub instance_id: Option<String>,
     pub device_index: Option<i32>,
+    /// The public IPv4 address (auto-assigned or an Elastic IP), which AWS
+    /// bills by the hour.
+    pub public_ip: Option<String>,
+    /// AWS's description: `ELB app/...` marks a load balancer's own node.
+    pub description: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]

@@ -248,9 +248,6 @@ impl<'a> Engine<'a> {
         self.events.emit(Event::StepStarted { step: step.id.to_string(), kind: kind.to_string() });
         let scope = step.spec.step().scope();
         let net = self.snapshot(scope).await.map_err(StepError::from)?;
-        for message in step.spec.step().warnings(&net) {
-            self.events.emit(Event::Warning { message: format!("step {}: {message}", step.id) });
-        }
         let mut pending: VecDeque<Change> = step.spec.step().check(&net)?.into();
         let mut net = net;
         // What the changes applied since the last read can have modified.

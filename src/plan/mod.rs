@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use crate::aws::Network;
+use crate::preflight::{self, cost::Cost, Finding};
 use crate::runbook::{Runbook, StepId};
 use crate::steps::{Description, StepError};
 
@@ -15,8 +16,6 @@ pub struct StepPlan {
     pub step: StepId,
     pub kind: &'static str,
     pub changes: Vec<Description>,
-    /// Things worth attention that do not stop the step.
-    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -24,6 +23,10 @@ pub struct Plan {
     pub runbook: String,
     pub vpc: String,
     pub steps: Vec<StepPlan>,
+    /// The known traps this runbook walks into (see [`crate::preflight`]).
+    pub findings: Vec<Finding>,
+    /// The public IPv4 bill before and after.
+    pub cost: Cost,
 }
 
 impl Plan {
@@ -32,17 +35,32 @@ impl Plan {
     }
 }
 
-/// Project the whole runbook onto `net`.
-pub fn build(runbook: &Runbook, mut net: Network) -> Result<Plan, (StepId, StepError)> {
+/// A runbook that cannot finish: the step that AWS (or the runbook's own
+/// references) would stop, and the findings seen before it.
+#[derive(Debug)]
+pub struct Blocked {
+    pub step: StepId,
+    pub error: StepError,
+    pub findings: Vec<Finding>,
+}
+
+/// Project the whole runbook onto `live`, collecting each step's changes and
+/// the preflight findings on the state each step will see.
+pub fn build(runbook: &Runbook, live: Network) -> Result<Plan, Blocked> {
+    let mut net = live.clone();
     let mut steps = Vec::new();
+    let mut findings = preflight::on_live(&live);
     for step in &runbook.steps {
         let spec = step.spec.step();
-        let warnings = spec.warnings(&net);
+        findings.extend(preflight::before_step(step, &net));
         let mut described = Vec::new();
         // Batch-wise steps are projected batch after batch, so the plan shows
         // every stage (bounded, in case a projection does not converge).
         for _ in 0..200 {
-            let changes = spec.check(&net).map_err(|e| (step.id.clone(), e))?;
+            let changes = match spec.check(&net) {
+                Ok(c) => c,
+                Err(error) => return Err(Blocked { step: step.id.clone(), error, findings }),
+            };
             for c in &changes {
                 c.project(&mut net);
             }
@@ -51,9 +69,12 @@ pub fn build(runbook: &Runbook, mut net: Network) -> Result<Plan, (StepId, StepE
                 break;
             }
         }
-        steps.push(StepPlan { step: step.id.clone(), kind: spec.kind(), changes: described, warnings });
+        steps.push(StepPlan { step: step.id.clone(), kind: spec.kind(), changes: described });
     }
-    Ok(Plan { runbook: runbook.name.clone(), vpc: crate::aws::label(&net.vpc.id, net.vpc.name.as_deref()), steps })
+    findings.extend(preflight::at_end(&live, &net));
+    let needs_nat = findings.iter().any(|f| f.id == preflight::dns64::ID);
+    let cost = preflight::cost::estimate(&live, &net, needs_nat);
+    Ok(Plan { runbook: runbook.name.clone(), vpc: crate::aws::label(&net.vpc.id, net.vpc.name.as_deref()), steps, findings, cost })
 }
 
 /// The plan as a person reads it: per step, current -> desired and the API
@@ -62,9 +83,6 @@ pub fn render_text(plan: &Plan) -> String {
     let mut out = format!("Plan for runbook {} on {}\n", plan.runbook, plan.vpc);
     for s in &plan.steps {
         out.push_str(&format!("\nstep {} ({})\n", s.step, s.kind));
-        for w in &s.warnings {
-            out.push_str(&format!("  warning: {w}\n"));
-        }
         if s.changes.is_empty() {
             out.push_str("  no change\n");
         }
@@ -81,5 +99,10 @@ pub fn render_text(plan: &Plan) -> String {
         plan.steps.len(),
         if n == 1 { "" } else { "s" },
     ));
+    out.push_str(&crate::preflight::cost::render_text(&plan.cost));
+    if !plan.findings.is_empty() {
+        out.push_str(&format!("\nPreflight findings ({})\n", preflight::summary(&plan.findings)));
+        out.push_str(&preflight::render_text(&plan.findings));
+    }
     out
 }

@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{resolve, Description, Outcome, Step, StepCx, StepError};
-use crate::aws::{label, AssocState, Direction, Network, Scope};
+use crate::aws::{label, AssocState, Network, Scope};
 use crate::runbook::{Pos, Ref, ValidateCx};
 
 pub const TYPES: &[&str] = &["ipv4", "dualstack", "dualstack-without-public-ipv4"];
@@ -100,33 +100,6 @@ impl Step for Spec {
             ip_address_type: self.ip_address_type.clone(),
             prior: lb.ip_address_type.clone(),
         })])
-    }
-
-    fn warnings(&self, net: &Network) -> Vec<String> {
-        let Ok(lb) = resolve::load_balancer(net, &self.load_balancer) else { return vec![] };
-        if self.ip_address_type == "ipv4" {
-            return vec![];
-        }
-        let groups: Vec<_> = lb.security_groups.iter().filter_map(|id| net.security_group(id)).collect();
-        lb.listeners
-            .iter()
-            .filter(|l| {
-                !groups.iter().flat_map(|g| &g.rules).any(|r| {
-                    r.rule.direction == Direction::Ingress
-                        && r.cidr_v6.is_some()
-                        && (r.rule.protocol == "-1"
-                            || (r.rule.from_port.unwrap_or(0) <= l.port && l.port <= r.rule.to_port.unwrap_or(65535)))
-                })
-            })
-            .map(|l| {
-                format!(
-                    "the security groups of {} ({}) allow no IPv6 traffic to port {}: add a `security_group_ipv6` step before this one",
-                    lb.name,
-                    lb.security_groups.join(", "),
-                    l.port
-                )
-            })
-            .collect()
     }
 }
 

@@ -97,10 +97,6 @@ pub trait Step: Send + Sync {
     fn converges(&self) -> bool {
         false
     }
-    /// Things worth a person's attention that do not stop the step.
-    fn warnings(&self, _net: &Network) -> Vec<String> {
-        Vec::new()
-    }
     /// What is missing in `net`, in the order it must be applied.
     fn check(&self, net: &Network) -> Result<Vec<Change>, StepError>;
     /// Whether the step's resources have finished changing (for example an

@@ -1,0 +1,50 @@
+//! The incident's trap: DNS64 without NAT64.
+//!
+//! With DNS64 on, the VPC resolver answers names that have only A records
+//! with synthesized `64:ff9b::/96` addresses, which a host with an IPv6
+//! address prefers. Without a `64:ff9b::/96` route to a NAT gateway those
+//! packets go nowhere: each connect hangs for the kernel's retry time, and a
+//! server with a watchdog (gunicorn's worker timeout) never comes up.
+
+use super::{Finding, Severity};
+use crate::aws::{label, Network, RouteTable, RouteTarget};
+use crate::ipv6::Ipv6Net;
+
+pub const ID: &str = "dns64-without-nat64";
+
+/// The route table a subnet uses: its explicit association, else the main one.
+pub fn route_table_of<'n>(net: &'n Network, subnet_id: &str) -> Option<&'n RouteTable> {
+    net.route_tables.iter().find(|t| t.subnet_ids.iter().any(|s| s == subnet_id)).or_else(|| net.route_tables.iter().find(|t| t.main))
+}
+
+fn nat64_prefix() -> Ipv6Net {
+    "64:ff9b::/96".parse().expect("well-known NAT64 prefix")
+}
+
+/// Every subnet that has (or will have) DNS64 on and no NAT64 route.
+pub fn check(end: &Network) -> Vec<Finding> {
+    let prefix = nat64_prefix();
+    end.subnets
+        .iter()
+        .filter(|s| s.enable_dns64)
+        .filter_map(|s| {
+            let table = route_table_of(end, &s.id);
+            let routed = table.and_then(|t| t.route_v6(&prefix)).is_some_and(|r| matches!(r.target, RouteTarget::NatGateway(_)));
+            if routed {
+                return None;
+            }
+            let table_name = table.map_or_else(|| "no route table".to_string(), |t| label(&t.id, t.name.as_deref()));
+            Some(Finding {
+                id: ID,
+                severity: Severity::Error,
+                step: None,
+                resource: label(&s.id, s.name.as_deref()),
+                message: format!(
+                    "DNS64 is or will be on, but its route table {table_name} has no 64:ff9b::/96 route to a NAT gateway: names with only A records \
+                     resolve to addresses that lead nowhere, connections hang for minutes, and servers with a watchdog never start (the incident)"
+                ),
+                fix: "set `dns64: false` in the subnet_ipv6 step (and turn it off where it is on), or add a NAT gateway and a 64:ff9b::/96 route to it in this subnet's route table".into(),
+            })
+        })
+        .collect()
+}
