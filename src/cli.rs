@@ -61,6 +61,21 @@ impl Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a first runbook from a live VPC: every subnet, route, security group, load balancer and target group it needs, with comments on why.
+    Init {
+        /// The VPC's ID or its Name tag.
+        #[arg(long)]
+        vpc: String,
+        /// Write the runbook here (refuses to overwrite without --force); default: stdout.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The runbook's `name` (names its journal) [default: <vpc name>-dualstack].
+        #[arg(long)]
+        name: Option<String>,
+        /// Overwrite FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Check a runbook offline: syntax, fields, ids, ordering.
     Validate { runbook: PathBuf },
     /// Dry-run: read live state and show every change and API call apply would make, the findings and the public IPv4 cost. Changes nothing.

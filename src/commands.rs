@@ -85,6 +85,7 @@ pub fn main(cli: Cli) -> i32 {
 async fn run(cli: Cli) -> Result<i32> {
     let g = &cli.global;
     match &cli.command {
+        Command::Init { vpc, out, name, force } => init(g, vpc, out.as_deref(), name.as_deref(), *force).await,
         Command::Validate { runbook } => validate(runbook),
         Command::Plan { runbook } => plan(g, runbook).await,
         Command::Check { runbook, allow } => check(g, runbook, allow).await,
@@ -106,24 +107,73 @@ struct Session {
     ec2: Arc<dyn Ec2>,
     elb: Arc<dyn Elbv2>,
     events: Box<dyn EventSink>,
+    region: String,
 }
 
 async fn connect(g: &Global, rb: &Runbook) -> Result<Session> {
+    connect_region(g, rb.region.as_deref()).await
+}
+
+/// AWS clients for `--region`, else `fallback` (the runbook's), else the
+/// usual configuration chain.
+async fn connect_region(g: &Global, fallback: Option<&str>) -> Result<Session> {
     let opts = ConnectOptions {
-        region: g.region.clone().or_else(|| rb.region.clone()),
+        region: g.region.clone().or_else(|| fallback.map(str::to_string)),
         profile: g.profile.clone(),
         endpoint_url: g.endpoint_url.clone(),
     };
     let config = crate::aws::load_config(&opts).await;
-    if config.region().is_none() {
+    let Some(region) = config.region().map(|r| r.to_string()) else {
         return Err(Fail::new(exit::USAGE, "no AWS region: pass --region, set `region:` in the runbook, or set AWS_REGION"));
-    }
+    };
     let events: Box<dyn EventSink> = match g.output {
         Output::Text => Box::new(TextReporter::new(std::io::stderr())),
         Output::Json => Box::new(JsonReporter::new(std::io::stdout())),
     };
     let retry = g.retry_policy();
-    Ok(Session { ec2: Arc::new(SdkEc2::new(&config, retry)), elb: Arc::new(SdkElbv2::new(&config, retry)), events })
+    Ok(Session { ec2: Arc::new(SdkEc2::new(&config, retry)), elb: Arc::new(SdkElbv2::new(&config, retry)), events, region })
+}
+
+async fn init(g: &Global, vpc: &str, out: Option<&Path>, name: Option<&str>, force: bool) -> Result<i32> {
+    if let Some(path) = out.filter(|p| p.exists() && !force) {
+        return Err(Fail::new(exit::USAGE, format!("{} exists; pass --force to overwrite it", path.display())));
+    }
+    let s = connect_region(g, None).await?;
+    let found = s.ec2.find_vpcs(vpc).await.map_err(|e| Fail::new(exit::STEP_FAILED, e.to_string()))?;
+    let (vpc_id, vpc_name) = match found.as_slice() {
+        [one] => one.clone(),
+        [] => return Err(Fail::new(exit::USAGE, format!("no VPC `{vpc}` in {}: give its ID or its exact Name tag", s.region))),
+        many => {
+            let listed: Vec<String> = many.iter().map(|(i, n)| label(i, n.as_deref())).collect();
+            return Err(Fail::new(exit::USAGE, format!("`{vpc}` matches {} VPCs: {}; use the ID", many.len(), listed.join(", "))));
+        }
+    };
+    let net = s.aws().snapshot(&vpc_id, Scope::ALL).await.map_err(|e| Fail::new(exit::STEP_FAILED, e.to_string()))?;
+    let default_name = format!("{}-dualstack", vpc_name.as_deref().unwrap_or(&vpc_id).to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-"));
+    let vpc_ref = match &vpc_name {
+        Some(n) if n == vpc => n.clone(),
+        _ => vpc_id.clone(),
+    };
+    let text = crate::discover::runbook(&net, &crate::discover::Options { name: name.unwrap_or(&default_name), region: Some(&s.region), vpc: &vpc_ref });
+    // The same parser as `validate`: a runbook init writes must load.
+    let shown = out.map_or_else(|| PathBuf::from("<stdout>"), Path::to_path_buf);
+    let rb = runbook::parse(&shown, text.clone(), String::new()).map_err(|e| Fail::new(exit::STEP_FAILED, format!("the generated runbook does not validate (a bug):\n{e}\n{text}")))?;
+    match out {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| Fail::new(exit::STEP_FAILED, format!("cannot create {}: {e}", dir.display())))?;
+            }
+            std::fs::write(path, &text).map_err(|e| Fail::new(exit::STEP_FAILED, format!("cannot write {}: {e}", path.display())))?;
+            eprintln!(
+                "wrote {}: {} steps for {}. Next: `dualstack check {0}`, then `dualstack plan {0}`.",
+                path.display(),
+                rb.steps.len(),
+                label(&vpc_id, vpc_name.as_deref())
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(exit::SUCCESS)
 }
 
 /// The VPC the runbook names: exactly one, or an error at the `vpc:` line.

@@ -5,11 +5,13 @@
 //! [`steps`] holds one module per step kind (check / apply / verify /
 //! rollback), [`engine`] runs them with a journal and a lock, [`plan`] renders
 //! the dry-run, [`preflight`] finds the known IPv6 traps before any change, [`aws`] hides the SDK behind domain traits and [`ui`] renders
-//! the engine's events. [`cli`] ties them into commands.
+//! the engine's events. [`discover`] writes a first runbook from a live VPC
+//! (`init`). [`cli`] ties them into commands.
 
 pub mod aws;
 pub mod cli;
 pub mod commands;
+pub mod discover;
 pub mod engine;
 pub mod exit;
 pub mod health;

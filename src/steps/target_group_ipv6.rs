@@ -79,6 +79,17 @@ fn keep() -> Retire {
     Retire::Keep
 }
 
+/// The name of X's replacement: X's name cut so that `suffix` fits in
+/// AWS's 32 characters (no trailing `-` before the suffix).
+pub fn replacement_name(old: &str, suffix: &str) -> String {
+    let keep = NAME_MAX - suffix.len();
+    let mut base: String = old.chars().take(keep).collect();
+    while base.ends_with('-') {
+        base.pop();
+    }
+    format!("{base}{suffix}")
+}
+
 #[derive(Debug)]
 pub struct Spec {
     pub listener: Ref,
@@ -136,12 +147,7 @@ impl Spec {
 
     /// X' 's name: X's, cut so that the suffix fits in 32 characters.
     pub fn new_name(&self, old: &str) -> String {
-        let keep = NAME_MAX - self.suffix.len();
-        let mut base: String = old.chars().take(keep).collect();
-        while base.ends_with('-') {
-            base.pop();
-        }
-        format!("{base}{}", self.suffix)
+        replacement_name(old, &self.suffix)
     }
 
     /// The targets X' must have, from X's.

@@ -1,0 +1,118 @@
+//! `dualstack init`: discovery of a live VPC into a runbook. The runbook it
+//! writes for the incident's topology passes `validate`, `check` and `plan`,
+//! and `apply` completes the whole cutover with it; private route tables get
+//! `::/0` through an egress-only gateway.
+
+mod support;
+use support::*;
+
+#[test]
+fn init_writes_a_runbook_that_validates_plans_and_applies_on_the_incident_topology() {
+    let emu = Emulator::start();
+    let ids = emu.seed_cutover();
+    let vpc = ids["vpc"].as_str().unwrap().to_string();
+    let ws = Workspace::new();
+    let rb = ws.dir.path().join("runbooks/redash.yaml");
+
+    emu.clear_calls();
+    let out = run(dualstack(&emu).args(["init", "--vpc", "redash", "-o"]).arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(emu.mutating_calls(), Vec::<String>::new(), "init only reads");
+    let text = std::fs::read_to_string(&rb).unwrap();
+    for want in [
+        "vpc: redash",
+        "- { subnet: public-1a, index: 1 }",
+        "- { subnet: public-1c, index: 2 }",
+        "- { subnet: public-1d, index: 3 }",
+        "dns64: false",
+        "route_tables: [public]\n      via: internet_gateway",
+        "security_group_ipv6:\n      groups: [default, redash-alb, redash-app]",
+        "targets_of: [redash-green, redash-blue]",
+        "load_balancer: redash\n      ip_address_type: dualstack",
+        // Blue/green recognised from the weights: the idle side first.
+        "listener: \"redash:80\"\n      target_groups: [redash-green, redash-blue]",
+        "Blue/green pair (weighted forward): redash-green has weight 0",
+        "redash-green-v6-healthy: { target_health: { target_group: redash-green-v6 } }",
+        "url: \"http://redash-1.ap-northeast-1.elb.amazonaws.com/\", family: ipv6",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    // It does not overwrite without --force.
+    let out = run(dualstack(&emu).args(["init", "--vpc", "redash", "-o"]).arg(&rb));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+
+    let out = run(dualstack(&emu).arg("validate").arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(dualstack(&emu).arg("check").arg(&rb));
+    assert_eq!(code(&out), 0, "no error finding on the runbook init wrote: {}", stdout(&out));
+    let out = run(dualstack(&emu).arg("plan").arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("ec2:AssociateVpcCidrBlock"), "{}", stdout(&out));
+
+    // Apply: the ALB's DNS name does not resolve on this machine, so the
+    // site check is pointed at the application on loopback, and the gates
+    // made quick; everything else is as init wrote it.
+    let (_app, port) = App::gunicorn("[::]");
+    let text = text
+        .replace("http://redash-1.ap-northeast-1.elb.amazonaws.com/", &format!("http://[::1]:{port}/ping"))
+        .replace("interval: 5s, healthy_threshold: 3", "interval: 50ms, healthy_threshold: 1")
+        .replace("bake: 30s", "bake: 0s")
+        .replace("bake: 60s", "bake: 0s");
+    std::fs::write(&rb, text).unwrap();
+    let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(emu.listener_weights(), vec!["redash-blue-v6=100", "redash-green-v6=0"]);
+    let fp = emu.fingerprint(&vpc);
+    assert!(fp.iter().any(|l| l.contains("::/0")), "{fp:#?}");
+    // A second init on the migrated VPC keeps the blocks it has.
+    let out = run(dualstack(&emu).args(["init", "--vpc", &vpc]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let again = stdout(&out);
+    assert!(again.contains("- { subnet: public-1a }"), "{again}");
+    assert!(again.contains("# The VPC already has"), "{again}");
+}
+
+#[test]
+fn private_route_tables_get_an_egress_only_gateway() {
+    let emu = Emulator::start();
+    let ids = emu.seed_incident();
+    let vpc = ids["vpc"].as_str().unwrap().to_string();
+    let public = ids["subnets"]["public-1a"].as_str().unwrap().to_string();
+    runtime().block_on(async {
+        use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+        let ec2 = emu.ec2();
+        let name = |kind: ResourceType, n: &str| TagSpecification::builder().resource_type(kind).tags(Tag::builder().key("Name").value(n).build()).build();
+        let subnet = ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block("192.168.100.0/24")
+            .availability_zone("ap-northeast-1a")
+            .tag_specifications(name(ResourceType::Subnet, "private-1a"))
+            .send()
+            .await
+            .unwrap();
+        let subnet_id = subnet.subnet().unwrap().subnet_id().unwrap().to_string();
+        let eip = ec2.allocate_address().domain(aws_sdk_ec2::types::DomainType::Vpc).send().await.unwrap();
+        let nat = ec2.create_nat_gateway().subnet_id(&public).allocation_id(eip.allocation_id().unwrap()).send().await.unwrap();
+        let nat_id = nat.nat_gateway().unwrap().nat_gateway_id().unwrap().to_string();
+        let rtb = ec2.create_route_table().vpc_id(&vpc).tag_specifications(name(ResourceType::RouteTable, "private")).send().await.unwrap();
+        let rtb_id = rtb.route_table().unwrap().route_table_id().unwrap().to_string();
+        ec2.create_route().route_table_id(&rtb_id).destination_cidr_block("0.0.0.0/0").nat_gateway_id(nat_id).send().await.unwrap();
+        ec2.associate_route_table().route_table_id(&rtb_id).subnet_id(subnet_id).send().await.unwrap();
+    });
+    let out = run(dualstack(&emu).args(["init", "--vpc", "redash", "--name", "net"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("name: net\n"), "{text}");
+    assert!(text.contains("- { subnet: private-1a, index: 1 }"), "{text}");
+    assert!(text.contains("route_tables: [private]\n      via: egress_only_internet_gateway"), "{text}");
+    assert!(text.contains("route_tables: [public]\n      via: internet_gateway"), "{text}");
+    // No load balancer: no checks, no gate.
+    assert!(!text.contains("checks:"), "{text}");
+    let ws = Workspace::new();
+    let rb = ws.runbook("net.yaml", &text);
+    let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(emu.mutating_calls().contains(&"CreateEgressOnlyInternetGateway".to_string()), "{:?}", emu.mutating_calls());
+}
