@@ -91,8 +91,12 @@ pub enum Command {
     Apply {
         runbook: PathBuf,
         /// Do not ask for confirmation (required without a terminal).
-        #[arg(long, short = 'y')]
+        #[arg(long, short = 'y', conflicts_with = "interactive")]
         yes: bool,
+        /// Ask before every step (its diff and API calls) and after a failure
+        /// (the default on a terminal without --yes).
+        #[arg(long, short = 'i')]
+        interactive: bool,
         /// What to do when a step fails.
         #[arg(long, value_enum, default_value_t = OnFailure::Rollback)]
         on_failure: OnFailure,

@@ -16,7 +16,9 @@ use crate::exit;
 use crate::runbook::{self, LoadError, Runbook};
 use crate::steps::StepError;
 use crate::ui::prompt;
-use crate::ui::reporter::{JsonReporter, Output, TextReporter};
+use crate::ui::interactive::TerminalPilot;
+use crate::ui::progress::ProgressReporter;
+use crate::ui::reporter::{JsonReporter, Output, Tee, TextReporter};
 
 /// An error with the exit code it maps to.
 #[derive(Debug)]
@@ -89,7 +91,7 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Validate { runbook } => validate(runbook),
         Command::Plan { runbook } => plan(g, runbook).await,
         Command::Check { runbook, allow } => check(g, runbook, allow).await,
-        Command::Apply { runbook, yes, on_failure, allow } => apply(g, runbook, *yes, *on_failure, allow).await,
+        Command::Apply { runbook, yes, interactive, on_failure, allow } => apply(g, runbook, *yes, *interactive, *on_failure, allow).await,
         Command::Resume { runbook, yes, force, on_failure } => resume(g, runbook, *yes, *force, *on_failure).await,
         Command::Rollback { runbook, yes } => rollback(g, runbook, *yes).await,
         Command::Status { runbook } => status(g, runbook),
@@ -107,7 +109,19 @@ struct Session {
     ec2: Arc<dyn Ec2>,
     elb: Arc<dyn Elbv2>,
     events: Box<dyn EventSink>,
+    /// The progress display, when events go to one (a terminal, text output):
+    /// prompts hide it while they ask.
+    progress: Option<Arc<ProgressReporter>>,
     region: String,
+}
+
+/// Events to a reporter that forwards to the shared progress display.
+struct Shared(Arc<ProgressReporter>);
+
+impl EventSink for Shared {
+    fn emit(&self, e: crate::engine::events::Event) {
+        self.0.emit(e)
+    }
 }
 
 async fn connect(g: &Global, rb: &Runbook) -> Result<Session> {
@@ -126,12 +140,19 @@ async fn connect_region(g: &Global, fallback: Option<&str>) -> Result<Session> {
     let Some(region) = config.region().map(|r| r.to_string()) else {
         return Err(Fail::new(exit::USAGE, "no AWS region: pass --region, set `region:` in the runbook, or set AWS_REGION"));
     };
+    use std::io::IsTerminal;
+    let mut progress = None;
     let events: Box<dyn EventSink> = match g.output {
+        Output::Text if std::io::stderr().is_terminal() && std::env::var_os("DUALSTACK_NO_PROGRESS").is_none() => {
+            let p = Arc::new(ProgressReporter::new());
+            progress = Some(p.clone());
+            Box::new(Shared(p))
+        }
         Output::Text => Box::new(TextReporter::new(std::io::stderr())),
         Output::Json => Box::new(JsonReporter::new(std::io::stdout())),
     };
     let retry = g.retry_policy();
-    Ok(Session { ec2: Arc::new(SdkEc2::new(&config, retry)), elb: Arc::new(SdkElbv2::new(&config, retry)), events, region })
+    Ok(Session { ec2: Arc::new(SdkEc2::new(&config, retry)), elb: Arc::new(SdkElbv2::new(&config, retry)), events, progress, region })
 }
 
 async fn init(g: &Global, vpc: &str, out: Option<&Path>, name: Option<&str>, force: bool) -> Result<i32> {
@@ -326,6 +347,35 @@ fn open_state(g: &Global, rb: &Runbook, command: &str, events: &dyn EventSink) -
     Ok((lock, journal))
 }
 
+/// The run's log: every event as a JSON line, in `logs/` of the state
+/// directory (0600), appended to when the run is resumed.
+fn run_log<'a>(g: &Global, rb: &Runbook, run_id: &str, first: &'a dyn EventSink) -> Result<Tee<'a>> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = state_dir(g, rb.path()).join("logs");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| Fail::new(exit::STEP_FAILED, format!("cannot create {}: {e}", dir.display())))?;
+    let path = dir.join(format!("{}.{run_id}.jsonl", rb.name));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Fail::new(exit::STEP_FAILED, format!("cannot open the run log {}: {e}", path.display())))?;
+    Ok(Tee { first, log: std::sync::Mutex::new(file) })
+}
+
+/// Whether to ask before every step: `--interactive`, or by default on a
+/// terminal without `--yes`.
+fn interactive_mode(flag: bool, yes: bool, command: &str) -> Result<bool> {
+    if flag && !prompt::can_ask() {
+        return Err(Fail::new(exit::USAGE, format!("`{command} --interactive` needs a terminal to ask on; run it in one, or pass --yes instead. Nothing was changed.")));
+    }
+    Ok(flag || (!yes && prompt::can_ask()))
+}
+
 fn journal_path(dir: &Path, rb: &Runbook) -> PathBuf {
     dir.join(format!("{}.journal.jsonl", rb.name))
 }
@@ -400,6 +450,8 @@ fn finish(report: Report, vpc_id: &str) -> i32 {
             if let Some(f) = &report.failure {
                 eprintln!("error: step `{}` failed: {}", f.step, f.error);
                 eprintln!("paused as asked; nothing was undone. Fix the cause, then `dualstack resume` or `dualstack rollback`.");
+            } else if report.aborted {
+                eprintln!("paused at the prompt; nothing was undone. Continue with `dualstack resume` or undo with `dualstack rollback`.");
             } else {
                 eprintln!("paused by a signal after the call in flight; nothing was undone. Continue with `dualstack resume` or undo with `dualstack rollback`.");
             }
@@ -418,10 +470,11 @@ fn finish(report: Report, vpc_id: &str) -> i32 {
     }
 }
 
-async fn apply(g: &Global, path: &Path, yes: bool, on_failure: OnFailure, allow: &[String]) -> Result<i32> {
+async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure: OnFailure, allow: &[String]) -> Result<i32> {
     check_allow(allow)?;
     let rb = runbook::load(path)?;
     require_confirmation_possible(yes, "apply")?;
+    let interactive = interactive_mode(interactive, yes, "apply")?;
     let s = connect(g, &rb).await?;
     let (_lock, journal) = open_state(g, &rb, "apply", s.events.as_ref())?;
     if let Some(run) = journal.state().interrupted() {
@@ -434,12 +487,23 @@ async fn apply(g: &Global, path: &Path, yes: bool, on_failure: OnFailure, allow:
     let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
     let plan = preflight(s.aws(), &rb, &vpc_id).await?;
     refuse_findings(&plan, allow, "apply")?;
-    if !yes {
+    if interactive {
+        // Each step shows its own diff and asks; here only what spans the run.
+        if !plan.findings.is_empty() {
+            eprint!("Preflight findings ({})\n{}", crate::preflight::summary(&plan.findings), crate::preflight::render_text(&plan.findings));
+        }
+        eprintln!("{} change(s) in {} step(s) on {vpc_id}; you will be asked before each step.", plan.change_count(), plan.steps.len());
+    } else if !yes {
         eprint!("{}", crate::plan::render_text(&plan));
         confirm(yes, &format!("Apply {} change(s) to {vpc_id}?", plan.change_count()))?;
     }
-    let mut engine = Engine::new(s.aws(), s.events.as_ref(), journal, new_run_id(), vpc_id.clone());
+    let run_id = new_run_id();
+    let events = run_log(g, &rb, &run_id, s.events.as_ref())?;
+    let pilot = s.progress.clone().map(TerminalPilot::new).or_else(|| prompt::can_ask().then(|| TerminalPilot::new(Arc::new(ProgressReporter::new()))));
+    let mut engine = Engine::new(s.aws(), &events, journal, run_id, vpc_id.clone());
     engine.workdir = runbook_dir(&rb);
+    engine.pilot = pilot.as_ref().map(|p| p as &dyn crate::engine::pilot::Pilot);
+    engine.interactive = interactive;
     stop_on_signal(&engine);
     let report = engine.run(&rb, "apply", &[], on_failure).await?;
     Ok(finish(report, &vpc_id))
@@ -462,14 +526,19 @@ async fn resume(g: &Global, path: &Path, yes: bool, force: bool, on_failure: OnF
     }
     if run.rolling_back {
         confirm(yes, &format!("Run {} was interrupted while rolling back. Finish the rollback of {}?", run.run_id, run.vpc_id))?;
-        let engine = Engine::new(s.aws(), s.events.as_ref(), journal, run.run_id.clone(), run.vpc_id.clone());
+        let events = run_log(g, &rb, &run.run_id, s.events.as_ref())?;
+        let engine = Engine::new(s.aws(), &events, journal, run.run_id.clone(), run.vpc_id.clone());
         let report = engine.rollback(&rb, "finishing an interrupted rollback").await?;
         return Ok(finish(report, &run.vpc_id));
     }
     let left: Vec<_> = rb.steps.iter().filter(|st| !run.done_steps.contains(&st.id)).map(|st| st.id.to_string()).collect();
     confirm(yes, &format!("Resume run {} on {} with step(s) {}?", run.run_id, run.vpc_id, left.join(", ")))?;
-    let mut engine = Engine::new(s.aws(), s.events.as_ref(), journal, run.run_id.clone(), run.vpc_id.clone());
+    let events = run_log(g, &rb, &run.run_id, s.events.as_ref())?;
+    let pilot = prompt::can_ask().then(|| TerminalPilot::new(s.progress.clone().unwrap_or_default()));
+    let mut engine = Engine::new(s.aws(), &events, journal, run.run_id.clone(), run.vpc_id.clone());
     engine.workdir = runbook_dir(&rb);
+    // Steps marked `confirm: true` still stop to ask on a terminal.
+    engine.pilot = pilot.as_ref().map(|p| p as &dyn crate::engine::pilot::Pilot);
     stop_on_signal(&engine);
     let report = engine.run(&rb, "resume", &run.done_steps, on_failure).await?;
     Ok(finish(report, &run.vpc_id))
@@ -499,7 +568,8 @@ async fn rollback(g: &Global, path: &Path, yes: bool) -> Result<i32> {
         confirm(yes, &format!("Roll back {} change(s) on {}?", todo.len(), last.vpc_id))?;
     }
     let run_id = state.interrupted().map_or_else(new_run_id, |r| r.run_id.clone());
-    let engine = Engine::new(s.aws(), s.events.as_ref(), journal, run_id, last.vpc_id.clone());
+    let events = run_log(g, &rb, &run_id, s.events.as_ref())?;
+    let engine = Engine::new(s.aws(), &events, journal, run_id, last.vpc_id.clone());
     let report = engine.rollback(&rb, "requested with `dualstack rollback`").await?;
     Ok(finish(report, &last.vpc_id))
 }

@@ -17,13 +17,15 @@ pub enum Event {
     /// A change whose outcome was unknown (crash, lost answer), settled by
     /// reading live state.
     ChangeReconciled { step: String, seq: u64, applied: bool },
-    Waiting { step: String, what: String },
+    /// AWS (or a bake) is being waited for; `deadline_secs` is how long at most.
+    Waiting { step: String, what: String, deadline_secs: Option<u64> },
     StepVerified { step: String, changes: usize },
     StepFailed { step: String, error: String },
     RollbackStarted { reason: String, changes: usize },
     UndoStarted { step: String, seq: u64, change: Description },
     UndoDone { step: String, seq: u64 },
-    GateStarted { step: String, checks: Vec<String> },
+    /// A health gate: bakes, then checks until healthy or `timeout_secs`.
+    GateStarted { step: String, checks: Vec<String>, timeout_secs: u64 },
     Observation { step: String, check: String, ok: bool, detail: String },
     GatePassed { step: String },
     Warning { message: String },

@@ -12,6 +12,7 @@
 pub mod events;
 pub mod journal;
 pub mod lock;
+pub mod pilot;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +26,7 @@ use crate::runbook::{HealthPolicy, Runbook, RunbookStep, StepId};
 use crate::steps::{Change, StepCx, StepError};
 use events::{Event, EventSink, RunOutcome};
 use journal::{ChangeStatus, Journal, JournalError, Record};
+use pilot::{FailureDecision, Pilot, StepDecision, StepPreview};
 
 /// Attempts at a change whose answer was lost and that live state shows was
 /// not applied (a server fault before AWS applied it). Server faults come in
@@ -72,6 +74,8 @@ pub struct Report {
     pub undo_failure: Option<Failure>,
     pub changes_applied: usize,
     pub changes_undone: usize,
+    /// Paused because a person chose to abort at a prompt.
+    pub aborted: bool,
 }
 
 pub struct Engine<'a> {
@@ -89,6 +93,11 @@ pub struct Engine<'a> {
     /// Set (by a signal handler) to stop forward work after the call in
     /// flight: the run is then paused, never left mid-call.
     pub stop: Arc<AtomicBool>,
+    /// Who decides at the prompts: asked before every step when
+    /// `interactive`, else only before `confirm: true` steps; asked after a
+    /// failure only when `interactive`.
+    pub pilot: Option<&'a dyn Pilot>,
+    pub interactive: bool,
     applied: usize,
     undone: usize,
 }
@@ -112,6 +121,8 @@ impl<'a> Engine<'a> {
             verify_waiter: Waiter { deadline: Duration::from_secs(60), ..Waiter::default() },
             stop: Arc::new(AtomicBool::new(false)),
             workdir: std::path::PathBuf::from("."),
+            pilot: None,
+            interactive: false,
             applied: 0,
             undone: 0,
         }
@@ -159,6 +170,7 @@ impl<'a> Engine<'a> {
             undo_failure,
             changes_applied: self.applied,
             changes_undone: self.undone,
+            aborted: false,
         }
     }
 
@@ -172,11 +184,16 @@ impl<'a> Engine<'a> {
                 self.events.emit(Event::StepSkipped { step: step.id.to_string(), reason: "done before the interruption".into() });
                 continue;
             }
-            if let Err(error) = self.run_step(step).await {
-                let error = match error {
-                    StepFailure::Step(e) => e,
-                    StepFailure::Engine(e) => return Err(e),
-                    StepFailure::Stopped => {
+            loop {
+                let error = match self.run_step(step).await {
+                    Ok(()) => break,
+                    Err(StepFailure::Step(e)) => e,
+                    Err(StepFailure::Engine(e)) => return Err(e),
+                    Err(StepFailure::Skipped) => {
+                        self.events.emit(Event::StepSkipped { step: step.id.to_string(), reason: "skipped at the prompt".into() });
+                        break;
+                    }
+                    Err(StepFailure::Stopped) => {
                         self.events.emit(Event::Warning {
                             message: format!("interrupted during step {}: stopped after the call in flight", step.id),
                         });
@@ -184,12 +201,17 @@ impl<'a> Engine<'a> {
                         self.events.emit(Event::RunFinished { outcome: RunOutcome::Paused });
                         return Ok(self.report(RunOutcome::Paused, None, None));
                     }
+                    Err(StepFailure::Aborted) => {
+                        self.events.emit(Event::Warning { message: format!("stopped before step {} at the prompt; nothing was undone", step.id) });
+                        self.record(Record::Ended { outcome: RunOutcome::Paused })?;
+                        self.events.emit(Event::RunFinished { outcome: RunOutcome::Paused });
+                        return Ok(Report { aborted: true, ..self.report(RunOutcome::Paused, None, None) });
+                    }
                 };
                 self.record(Record::StepFailed { step: step.id.clone(), error: error.to_string() })?;
                 self.events.emit(Event::StepFailed { step: step.id.to_string(), error: error.to_string() });
                 let health = matches!(error, StepError::Gate(_));
-                let failure = Failure { step: step.id.clone(), error };
-                let policy = if health {
+                let mut policy = if health {
                     step.on_health_failure
                 } else {
                     match on_failure {
@@ -197,9 +219,22 @@ impl<'a> Engine<'a> {
                         OnFailure::Rollback => HealthPolicy::RollbackAll,
                     }
                 };
+                if let Some(pilot) = self.pilot.filter(|_| self.interactive) {
+                    // A person decides instead of the runbook's policy.
+                    match tokio::task::block_in_place(|| pilot.on_failure(&step.id, &error)) {
+                        FailureDecision::Retry => {
+                            self.events.emit(Event::Warning { message: format!("retrying step {}", step.id) });
+                            continue;
+                        }
+                        FailureDecision::RollbackAll => policy = HealthPolicy::RollbackAll,
+                        FailureDecision::RollbackStep => policy = HealthPolicy::RollbackStep,
+                        FailureDecision::Pause => policy = HealthPolicy::Pause,
+                    }
+                }
+                let failure = Failure { step: step.id.clone(), error };
                 return match policy {
                     HealthPolicy::RollbackStep => {
-                        let reason = format!("step {} failed its health gate: rolling back this step", failure.step);
+                        let reason = format!("step {} failed: rolling back this step", failure.step);
                         let (run, id) = (self.run_id.clone(), step.id.clone());
                         let (outcome, undo_failure) =
                             self.undo(&reason, RunOutcome::RolledBack, |c| c.run == run && c.step == id).await?;
@@ -249,6 +284,25 @@ impl<'a> Engine<'a> {
         let scope = step.spec.step().scope();
         let net = self.snapshot(scope).await.map_err(StepError::from)?;
         let mut pending: VecDeque<Change> = step.spec.step().check(&net)?.into();
+        let is_gate_step = matches!(step.spec, crate::steps::StepSpec::HealthGate(_));
+        if let Some(pilot) = self.pilot.filter(|_| self.interactive || step.confirm)
+            && (!pending.is_empty() || is_gate_step)
+        {
+            // Every stage the step will go through, from this read.
+            let changes = crate::plan::project_step(step.spec.step(), &mut net.clone())?;
+            let preview = StepPreview {
+                step: &step.id,
+                kind,
+                changes: &changes,
+                gate: step.gate.as_ref().map(|g| g.checks.iter().map(|(n, _)| n.clone()).collect()).unwrap_or_default(),
+                confirm: step.confirm,
+            };
+            match tokio::task::block_in_place(|| pilot.before_step(&preview)) {
+                StepDecision::Apply => {}
+                StepDecision::Skip => return Err(StepFailure::Skipped),
+                StepDecision::Abort => return Err(StepFailure::Aborted),
+            }
+        }
         let mut net = net;
         // What the changes applied since the last read can have modified.
         let mut touched = Scope::NONE;
@@ -302,7 +356,6 @@ impl<'a> Engine<'a> {
             }
         }
         self.verify(step, &net, touched).await?;
-        let is_gate_step = matches!(step.spec, crate::steps::StepSpec::HealthGate(_));
         if step.gate.is_some() && !gated && (count > 0 || is_gate_step || self.journal.gate_pending(&self.run_id, &step.id)) {
             self.run_gate(step).await?;
         }
@@ -318,7 +371,11 @@ impl<'a> Engine<'a> {
     /// Run the step's gate, journaling every observation as it happens.
     async fn run_gate(&mut self, step: &RunbookStep) -> Result<(), StepFailure> {
         let Some(gate) = &step.gate else { return Ok(()) };
-        self.events.emit(Event::GateStarted { step: step.id.to_string(), checks: gate.checks.iter().map(|(n, _)| n.clone()).collect() });
+        self.events.emit(Event::GateStarted {
+            step: step.id.to_string(),
+            checks: gate.checks.iter().map(|(n, _)| n.clone()).collect(),
+            timeout_secs: (gate.timing.bake + gate.timing.timeout).as_secs(),
+        });
         let cx = HealthCx { elb: self.aws.elb, workdir: self.workdir.clone() };
         let (journal, events, run) = (&mut self.journal, self.events, self.run_id.clone());
         let mut write_error = None;
@@ -351,7 +408,7 @@ impl<'a> Engine<'a> {
         let spec = step.spec.step();
         let part = spec.settle_scope();
         let what = format!("step {} to settle", step.id);
-        self.events.emit(Event::Waiting { step: step.id.to_string(), what: what.clone() });
+        self.events.emit(Event::Waiting { step: step.id.to_string(), what: what.clone(), deadline_secs: Some(self.waiter.deadline.as_secs()) });
         let last = std::sync::Mutex::new(None);
         let (aws, vpc, last_ref) = (self.aws, self.vpc_id.as_str(), &last);
         self.waiter
@@ -562,6 +619,10 @@ enum StepFailure {
     Step(StepError),
     Engine(EngineError),
     Stopped,
+    /// Left out at the prompt.
+    Skipped,
+    /// Stopped at the prompt before the step.
+    Aborted,
 }
 
 impl From<StepError> for StepFailure {

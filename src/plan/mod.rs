@@ -53,28 +53,34 @@ pub fn build(runbook: &Runbook, live: Network) -> Result<Plan, Blocked> {
     for step in &runbook.steps {
         let spec = step.spec.step();
         findings.extend(preflight::before_step(step, &net));
-        let mut described = Vec::new();
-        // Batch-wise steps are projected batch after batch, so the plan shows
-        // every stage (bounded, in case a projection does not converge).
-        for _ in 0..200 {
-            let changes = match spec.check(&net) {
-                Ok(c) => c,
-                Err(error) => return Err(Blocked { step: step.id.clone(), error, findings }),
-            };
-            for c in &changes {
-                c.project(&mut net);
-            }
-            described.extend(changes.iter().map(|c| c.describe()));
-            if changes.is_empty() || !(spec.converges() || changes.iter().any(|c| c.creates_dependency())) {
-                break;
-            }
-        }
+        let described = match project_step(spec, &mut net) {
+            Ok(d) => d,
+            Err(error) => return Err(Blocked { step: step.id.clone(), error, findings }),
+        };
         steps.push(StepPlan { step: step.id.clone(), kind: spec.kind(), changes: described });
     }
     findings.extend(preflight::at_end(&live, &net));
     let needs_nat = findings.iter().any(|f| f.id == preflight::dns64::ID);
     let cost = preflight::cost::estimate(&live, &net, needs_nat);
     Ok(Plan { runbook: runbook.name.clone(), vpc: crate::aws::label(&net.vpc.id, net.vpc.name.as_deref()), steps, findings, cost })
+}
+
+/// Project one step onto `net`: every change it would make, in order.
+/// Batch-wise steps are projected batch after batch, so the plan shows every
+/// stage (bounded, in case a projection does not converge).
+pub fn project_step(spec: &dyn crate::steps::Step, net: &mut Network) -> Result<Vec<Description>, StepError> {
+    let mut described = Vec::new();
+    for _ in 0..200 {
+        let changes = spec.check(net)?;
+        for c in &changes {
+            c.project(net);
+        }
+        described.extend(changes.iter().map(|c| c.describe()));
+        if changes.is_empty() || !(spec.converges() || changes.iter().any(|c| c.creates_dependency())) {
+            break;
+        }
+    }
+    Ok(described)
 }
 
 /// The plan as a person reads it: per step, current -> desired and the API

@@ -613,7 +613,11 @@ impl Change {
         match self {
             Change::RegisterTargets { group_arn, .. } => wait_healthy(cx, group_arn, Empty::NotYetVisible).await,
             Change::SetForward { bake_ms, .. } if *bake_ms > 0 => {
-                cx.events.emit(crate::engine::events::Event::Waiting { step: cx.step.to_string(), what: format!("bake {}s", bake_ms / 1000) });
+                cx.events.emit(crate::engine::events::Event::Waiting {
+                    step: cx.step.to_string(),
+                    what: format!("bake {}s", bake_ms / 1000),
+                    deadline_secs: Some(bake_ms.div_ceil(1000)),
+                });
                 tokio::time::sleep(Duration::from_millis(*bake_ms)).await;
                 Ok(())
             }
@@ -727,7 +731,7 @@ async fn wait_healthy(cx: &StepCx<'_>, group_arn: &str, empty: Empty) -> Result<
     if !targets.is_empty() && targets.iter().all(|t| t.state == "healthy") {
         return Ok(());
     }
-    cx.events.emit(crate::engine::events::Event::Waiting { step: cx.step.to_string(), what: what.clone() });
+    cx.events.emit(crate::engine::events::Event::Waiting { step: cx.step.to_string(), what: what.clone(), deadline_secs: Some(cx.waiter.deadline.as_secs()) });
     cx.waiter
         .until(&what, || async {
             let targets = cx.elb.target_health(group_arn).await?;

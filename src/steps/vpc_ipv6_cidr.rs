@@ -169,6 +169,7 @@ impl Change {
         cx.events.emit(crate::engine::events::Event::Waiting {
             step: cx.step.to_string(),
             what: format!("{vpc_id} IPv6 block {id} to be associated"),
+            deadline_secs: Some(cx.waiter.deadline.as_secs()),
         });
         cx.waiter
             .until(&format!("{vpc_id} IPv6 block {id} to be associated"), || async {

@@ -1,6 +1,7 @@
 //! Reporters: [`TextReporter`] writes one readable line per event to stderr
 //! (so stdout stays clean for piping); [`JsonReporter`] writes one JSON object
-//! per event to stdout, stable for other tools.
+//! per event to stdout, stable for other tools, each with its time (`ts`);
+//! [`Tee`] sends the same events to a reporter and to the run's log file.
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -47,7 +48,7 @@ pub fn text_line(e: &Event) -> Option<String> {
             format!("  undo {}: {}: {} -> {}", change.resource, change.attribute, change.desired, change.current)
         }
         Event::UndoDone { .. } => return None,
-        Event::GateStarted { step, checks } => format!("  {step}: health gate ({})", checks.join(", ")),
+        Event::GateStarted { step, checks, .. } => format!("  {step}: health gate ({})", checks.join(", ")),
         Event::Observation { check, ok, detail, .. } => format!("    {} {check}: {detail}", if *ok { "ok  " } else { "FAIL" }),
         Event::GatePassed { step } => format!("  {step}: health gate passed"),
         Event::Warning { message } => format!("warning: {message}"),
@@ -80,10 +81,34 @@ impl<W: Write + Send> JsonReporter<W> {
     }
 }
 
+/// One event as a JSON line: `{"ts":"2026-...Z","event":"step_started",...}`.
+pub fn json_line(e: &Event) -> String {
+    let body = serde_json::to_string(e).expect("events serialize");
+    let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now());
+    format!("{{\"ts\":\"{ts}\",{}", &body[1..])
+}
+
 impl<W: Write + Send> EventSink for JsonReporter<W> {
     fn emit(&self, e: Event) {
         let mut out = self.out.lock().expect("reporter lock");
-        let _ = writeln!(out, "{}", serde_json::to_string(&e).expect("events serialize"));
+        let _ = writeln!(out, "{}", json_line(&e));
         let _ = out.flush();
+    }
+}
+
+/// Every event to `first`, and as a JSON line to `log` (the run's log in the
+/// state directory), flushed per event so that a killed run's log is whole
+/// up to its last event.
+pub struct Tee<'a> {
+    pub first: &'a dyn EventSink,
+    pub log: Mutex<std::fs::File>,
+}
+
+impl EventSink for Tee<'_> {
+    fn emit(&self, e: Event) {
+        if let Ok(mut f) = self.log.lock() {
+            let _ = writeln!(f, "{}", json_line(&e));
+        }
+        self.first.emit(e);
     }
 }
