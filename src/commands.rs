@@ -473,8 +473,8 @@ fn finish(report: Report, vpc_id: &str) -> i32 {
 async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure: OnFailure, allow: &[String]) -> Result<i32> {
     check_allow(allow)?;
     let rb = runbook::load(path)?;
-    require_confirmation_possible(yes, "apply")?;
     let interactive = interactive_mode(interactive, yes, "apply")?;
+    require_confirmation_possible(yes, "apply")?;
     let s = connect(g, &rb).await?;
     let (_lock, journal) = open_state(g, &rb, "apply", s.events.as_ref())?;
     if let Some(run) = journal.state().interrupted() {

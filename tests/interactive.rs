@@ -1,0 +1,182 @@
+//! Interactive mode in a real terminal: the binary runs under `tmux`, keys
+//! are sent with `send-keys` and the screen read with `capture-pane`,
+//! against the emulator.
+//!
+//! - the cutover with gunicorn on IPv4 only: every step is shown and applied
+//!   at its prompt, the load balancer's gate fails over IPv6, the failure
+//!   prompt shows the failing check's observations, "roll back everything"
+//!   returns the VPC to its starting state (exit 3);
+//! - show details, skip a step, abort at the next prompt (exit 4, paused,
+//!   only the applied step's call made);
+//! - without a terminal, `--interactive` is refused and nothing is sent.
+
+mod support;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// A tmux server of our own (its own socket), one session running `cmd`.
+struct Tmux {
+    socket: String,
+    exit_file: PathBuf,
+}
+
+impl Tmux {
+    fn start(dir: &Path, emu: &Emulator, args: &str) -> Tmux {
+        let socket = format!("dualstack-test-{}-{}", std::process::id(), free_port());
+        let exit_file = dir.join("exit-code");
+        let cmd = format!(
+            "env AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=ap-northeast-1 AWS_EC2_METADATA_DISABLED=true \
+             AWS_ENDPOINT_URL={} {} {args}; echo $? > {}; sleep 600",
+            emu.endpoint,
+            env!("CARGO_BIN_EXE_dualstack"),
+            exit_file.display()
+        );
+        let ok = Command::new("tmux")
+            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", "200", "-y", "60", &cmd])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux new-session failed");
+        Tmux { socket, exit_file }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["-L", &self.socket, "send-keys", "-t", "t"];
+        args.extend(keys);
+        assert!(Command::new("tmux").args(&args).status().unwrap().success());
+    }
+
+    /// The whole screen with its scrollback.
+    fn screen(&self) -> String {
+        let out = Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p", "-J", "-t", "t", "-S", "-5000"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Wait until `prompt` is the question being asked (its options shown
+    /// below it, no answer yet), after any line containing `after`.
+    fn wait_prompt(&self, prompt: &str, after: Option<&str>) -> String {
+        self.wait_until(prompt, |s| {
+            let lines: Vec<&str> = s.lines().collect();
+            let Some(at) = lines.iter().rposition(|l| l.trim_end() == format!("{prompt}:")) else { return false };
+            let asking = lines[at + 1..].iter().any(|l| l.starts_with("> "));
+            let ordered = after.is_none_or(|a| lines[..at].iter().any(|l| l.contains(a)));
+            asking && ordered
+        })
+    }
+
+    fn wait_until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return s;
+            }
+            assert!(start.elapsed() < Duration::from_secs(90), "timed out waiting for {what:?}; screen:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn exit_code(&self) -> i32 {
+        let start = Instant::now();
+        loop {
+            if let Ok(s) = std::fs::read_to_string(&self.exit_file)
+                && let Ok(c) = s.trim().parse()
+            {
+                return c;
+            }
+            assert!(start.elapsed() < Duration::from_secs(90), "the command did not finish; screen:\n{}", self.screen());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
+    }
+}
+
+#[test]
+fn failure_prompt_roll_back_everything_returns_to_ipv4() {
+    let emu = Emulator::start();
+    let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
+    let original = emu.fingerprint(&vpc);
+    // The incident: the application listens on IPv4 only.
+    let (_app, port) = App::gunicorn("0.0.0.0");
+    let ws = Workspace::new();
+    let text = std::fs::read_to_string(root().join("runbooks/incident-cutover.yaml"))
+        .unwrap()
+        .replace("[::1]:8000/", &format!("[::1]:{port}/"))
+        .replace("interval: 1s, healthy_threshold: 2", "interval: 100ms, healthy_threshold: 1");
+    let rb = ws.runbook("incident-cutover.yaml", &text);
+    let t = Tmux::start(ws.dir.path(), &emu, &format!("apply {}", rb.display()));
+    // Each step before the load balancer's: its diff, then apply (the default).
+    for step in ["vpc-ipv6", "subnets", "public-route", "security-groups", "backend-addresses", "alb"] {
+        let screen = t.wait_prompt(&format!("Apply step {step}?"), None);
+        assert!(screen.contains(&format!("step {step} (")), "step {step}'s diff not shown:\n{screen}");
+        t.keys(&["Enter"]);
+    }
+    let screen = t.wait_prompt("Step alb failed. What now?", None);
+    // The failing check and its last observations are shown.
+    assert!(screen.contains("step alb failed"), "{screen}");
+    assert!(screen.contains("FAIL site-v6"), "{screen}");
+    assert!(screen.contains("> roll back everything (back to IPv4)"), "{screen}");
+    assert!(screen.contains("retry the step") && screen.contains("roll back this step") && screen.contains("pause"), "{screen}");
+    // The diff of a step was shown before it ran.
+    assert!(screen.contains("IPv6 block: none -> Amazon-provided /56"), "{screen}");
+    t.keys(&["Enter"]);
+    assert_eq!(t.exit_code(), 3, "{}", t.screen());
+    assert_eq!(emu.fingerprint(&vpc), original, "rolled back to the starting state");
+    assert!(t.screen().contains("rolled back"), "{}", t.screen());
+}
+
+#[test]
+fn details_skip_and_abort_at_the_prompts() {
+    let emu = Emulator::start();
+    emu.seed_incident();
+    let ws = Workspace::new();
+    let rb = ws.example("incident.yaml");
+    emu.clear_calls();
+    let t = Tmux::start(ws.dir.path(), &emu, &format!("apply {}", rb.display()));
+    t.wait_prompt("Apply step vpc-ipv6?", None);
+    t.keys(&["Down", "Down", "Enter"]); // show details
+    let screen = t.wait_prompt("Apply step vpc-ipv6?", Some("ec2:AssociateVpcCidrBlock VpcId="));
+    assert!(screen.contains("AmazonProvidedIpv6CidrBlock=true"), "{screen}");
+    t.keys(&["Enter"]); // apply
+    t.wait_prompt("Apply step subnets?", None);
+    t.keys(&["Down", "Enter"]); // skip
+    t.wait_prompt("Apply step public-route?", None);
+    t.keys(&["Down", "Down", "Down", "Enter"]); // abort
+    assert_eq!(t.exit_code(), 4, "{}", t.screen());
+    let screen = t.screen();
+    assert!(screen.contains("step subnets: skipped, skipped at the prompt"), "{screen}");
+    assert!(screen.contains("paused at the prompt"), "{screen}");
+    assert_eq!(emu.mutating_calls(), vec!["AssociateVpcCidrBlock"]);
+    // The run is paused: status says so, and resume or rollback continue it.
+    let out = run(dualstack(&emu).arg("status").arg(&rb));
+    assert!(stdout(&out).contains("paused"), "{}", stdout(&out));
+    // The run's events were logged, one JSON object per line.
+    let logs: Vec<_> = std::fs::read_dir(ws.state_dir().join("logs")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let log = std::fs::read_to_string(&logs[0]).unwrap();
+    let events: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(events.iter().all(|e| e["ts"].is_string()), "{log}");
+    assert!(events.iter().any(|e| e["event"] == "step_skipped" && e["step"] == "subnets"), "{log}");
+    assert_eq!(events.last().unwrap()["event"], "run_finished", "{log}");
+}
+
+#[test]
+fn interactive_without_a_terminal_is_refused() {
+    let emu = Emulator::start();
+    emu.seed_incident();
+    let ws = Workspace::new();
+    let rb = ws.example("incident.yaml");
+    emu.clear_calls();
+    let out = run(dualstack(&emu).args(["apply", "--interactive"]).arg(&rb));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("needs a terminal"), "{}", stderr(&out));
+    assert_eq!(emu.mutating_calls(), Vec::<String>::new());
+}
