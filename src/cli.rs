@@ -11,7 +11,19 @@ use crate::ui::reporter::Output;
 /// Move an AWS workload from IPv4-only to dual-stack IPv6 by executing a YAML
 /// runbook of checkpointed, reversible steps.
 #[derive(Debug, Parser)]
-#[command(name = "dualstack", version, about, long_about = None)]
+#[command(
+    name = "dualstack",
+    version,
+    about,
+    long_about = None,
+    after_help = "A first migration:\n  \
+      dualstack init --vpc redash -o runbooks/redash.yaml   # write a runbook from the live VPC\n  \
+      dualstack check runbooks/redash.yaml                  # the known IPv6 traps, before anything changes\n  \
+      dualstack plan runbooks/redash.yaml                   # every change and API call, the IPv4 bill before/after\n  \
+      dualstack apply runbooks/redash.yaml                  # asks before each step on a terminal\n\n\
+      Exit codes: 0 ok, 1 step failed and rolled back, 2 bad input, 3 health gate failed and rolled back,\n\
+      4 paused (resume or rollback), 5 locked, 6 damaged journal, 7 blocked by a preflight finding."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -62,6 +74,7 @@ impl Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write a first runbook from a live VPC: every subnet, route, security group, load balancer and target group it needs, with comments on why.
+    #[command(after_help = "Examples:\n  dualstack init --vpc vpc-0abc -o runbooks/app.yaml\n  dualstack init --vpc redash --region ap-northeast-1 > redash.yaml")]
     Init {
         /// The VPC's ID or its Name tag.
         #[arg(long)]
@@ -77,10 +90,21 @@ pub enum Command {
         force: bool,
     },
     /// Check a runbook offline: syntax, fields, ids, ordering.
+    #[command(after_help = "Examples:\n  dualstack validate runbooks/redash.yaml")]
     Validate { runbook: PathBuf },
     /// Dry-run: read live state and show every change and API call apply would make, the findings and the public IPv4 cost. Changes nothing.
-    Plan { runbook: PathBuf },
+    #[command(after_help = "Examples:\n  dualstack plan runbooks/redash.yaml\n  dualstack plan runbooks/redash.yaml --output json | jq .cost\n  dualstack plan runbooks/redash.yaml --iam-policy > policy.json\n  dualstack plan runbooks/redash.yaml --check-permissions")]
+    Plan {
+        runbook: PathBuf,
+        /// Send the runbook's EC2 calls with DryRun and report which would be denied (ELBv2 has no dry run).
+        #[arg(long)]
+        check_permissions: bool,
+        /// Print the least-privilege IAM policy (JSON) for the runbook's actions, and nothing else.
+        #[arg(long)]
+        iam_policy: bool,
+    },
     /// Preflight: the known IPv6 traps this runbook would walk into (also run by plan and before apply). Changes nothing.
+    #[command(after_help = "Examples:\n  dualstack check runbooks/redash.yaml\n  dualstack check runbooks/redash.yaml --output json | jq '.findings[].id'")]
     Check {
         runbook: PathBuf,
         /// Do not count this error finding as blocking (repeatable).
@@ -88,6 +112,7 @@ pub enum Command {
         allow: Vec<String>,
     },
     /// Execute the runbook with checkpoints; roll back on failure.
+    #[command(after_help = "Examples:\n  dualstack apply runbooks/redash.yaml                 # on a terminal: asks before each step\n  dualstack apply runbooks/redash.yaml --yes           # in CI: no questions\n  dualstack apply runbooks/redash.yaml --yes --allow dns64-without-nat64")]
     Apply {
         runbook: PathBuf,
         /// Do not ask for confirmation (required without a terminal).
@@ -105,6 +130,7 @@ pub enum Command {
         allow: Vec<String>,
     },
     /// Continue an interrupted (crashed, killed, paused) run from its journal.
+    #[command(after_help = "Examples:\n  dualstack resume runbooks/redash.yaml --yes")]
     Resume {
         runbook: PathBuf,
         #[arg(long, short = 'y')]
@@ -116,11 +142,19 @@ pub enum Command {
         on_failure: OnFailure,
     },
     /// Undo every change the journal records as applied, newest first.
+    #[command(after_help = "Examples:\n  dualstack rollback runbooks/redash.yaml --yes")]
     Rollback {
         runbook: PathBuf,
         #[arg(long, short = 'y')]
         yes: bool,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "Examples:\n  dualstack completions bash > ~/.local/share/bash-completion/completions/dualstack\n  dualstack completions zsh > ~/.zfunc/_dualstack")]
+    Completions { shell: clap_complete::Shell },
+    /// Print the JSON Schema of the runbook format, for editors that validate YAML.
+    #[command(after_help = "Examples:\n  dualstack schema > dualstack.schema.json\n  # then, as the first line of a runbook (YAML language server):\n  # yaml-language-server: $schema=./dualstack.schema.json")]
+    Schema,
     /// Show each step's state from the journal.
+    #[command(after_help = "Examples:\n  dualstack status runbooks/redash.yaml\n  dualstack status runbooks/redash.yaml --output json")]
     Status { runbook: PathBuf },
 }

@@ -89,7 +89,16 @@ async fn run(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::Init { vpc, out, name, force } => init(g, vpc, out.as_deref(), name.as_deref(), *force).await,
         Command::Validate { runbook } => validate(runbook),
-        Command::Plan { runbook } => plan(g, runbook).await,
+        Command::Plan { runbook, check_permissions, iam_policy } => plan(g, runbook, *check_permissions, *iam_policy).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(*shell, &mut Cli::command(), "dualstack", &mut std::io::stdout());
+            Ok(exit::SUCCESS)
+        }
+        Command::Schema => {
+            print!("{}", runbook::SCHEMA);
+            Ok(exit::SUCCESS)
+        }
         Command::Check { runbook, allow } => check(g, runbook, allow).await,
         Command::Apply { runbook, yes, interactive, on_failure, allow } => apply(g, runbook, *yes, *interactive, *on_failure, allow).await,
         Command::Resume { runbook, yes, force, on_failure } => resume(g, runbook, *yes, *force, *on_failure).await,
@@ -113,6 +122,9 @@ struct Session {
     /// prompts hide it while they ask.
     progress: Option<Arc<ProgressReporter>>,
     region: String,
+    /// For a second, rehearsing EC2 client (`plan --check-permissions`).
+    config: aws_config::SdkConfig,
+    retry: crate::aws::retry::RetryPolicy,
 }
 
 /// Events to a reporter that forwards to the shared progress display.
@@ -152,7 +164,7 @@ async fn connect_region(g: &Global, fallback: Option<&str>) -> Result<Session> {
         Output::Json => Box::new(JsonReporter::new(std::io::stdout())),
     };
     let retry = g.retry_policy();
-    Ok(Session { ec2: Arc::new(SdkEc2::new(&config, retry)), elb: Arc::new(SdkElbv2::new(&config, retry)), events, progress, region })
+    Ok(Session { ec2: Arc::new(SdkEc2::new(&config, retry)), elb: Arc::new(SdkElbv2::new(&config, retry)), events, progress, region, config, retry })
 }
 
 async fn init(g: &Global, vpc: &str, out: Option<&Path>, name: Option<&str>, force: bool) -> Result<i32> {
@@ -255,14 +267,41 @@ async fn preflight(aws: Aws<'_>, rb: &Runbook, vpc_id: &str) -> Result<crate::pl
     })
 }
 
-async fn plan(g: &Global, path: &Path) -> Result<i32> {
+async fn plan(g: &Global, path: &Path, check_permissions: bool, iam_policy: bool) -> Result<i32> {
     let rb = runbook::load(path)?;
+    if iam_policy {
+        // From the runbook alone: no AWS call.
+        println!("{}", serde_json::to_string_pretty(&crate::preflight::permissions::iam_policy(&rb)).expect("policy serializes"));
+        return Ok(exit::SUCCESS);
+    }
     let s = connect(g, &rb).await?;
     let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
     let plan = preflight(s.aws(), &rb, &vpc_id).await?;
+    let perms = if check_permissions {
+        let dry = SdkEc2::dry_run(&s.config, s.retry);
+        Some(crate::preflight::permissions::rehearse(&plan, &dry, s.elb.as_ref(), &vpc_id).await)
+    } else {
+        None
+    };
     match g.output {
-        Output::Text => print!("{}", crate::plan::render_text(&plan)),
-        Output::Json => println!("{}", serde_json::to_string_pretty(&plan).expect("plan serializes")),
+        Output::Text => {
+            print!("{}", crate::plan::render_text(&plan));
+            if let Some(p) = &perms {
+                print!("{}", crate::preflight::permissions::render_text(p));
+            }
+        }
+        Output::Json => {
+            let mut v = serde_json::to_value(&plan).expect("plan serializes");
+            if let Some(p) = &perms {
+                v["permissions"] = serde_json::to_value(p).expect("permissions serialize");
+            }
+            println!("{}", serde_json::to_string_pretty(&v).expect("plan serializes"));
+        }
+    }
+    let denied = perms.iter().flatten().filter(|p| matches!(p.verdict, crate::preflight::permissions::Verdict::Denied { .. })).count();
+    if denied > 0 {
+        eprintln!("error: {denied} call(s) of this runbook would be denied; nothing was changed");
+        return Ok(exit::FINDINGS);
     }
     Ok(exit::SUCCESS)
 }

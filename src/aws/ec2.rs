@@ -25,6 +25,9 @@ pub struct SdkEc2 {
     read: Client,
     write: Client,
     retry: RetryPolicy,
+    /// Every mutating call is sent with `DryRun`: AWS checks the caller's
+    /// permission and applies nothing (`plan --check-permissions`).
+    dry_run: bool,
 }
 
 impl SdkEc2 {
@@ -36,7 +39,13 @@ impl SdkEc2 {
             read: Client::from_conf(conf(retry.sdk_config())),
             write: Client::from_conf(conf(aws_config::retry::RetryConfig::disabled())),
             retry,
+            dry_run: false,
         }
+    }
+
+    /// The same client, sending its mutating calls with `DryRun`.
+    pub fn dry_run(config: &aws_config::SdkConfig, retry: RetryPolicy) -> SdkEc2 {
+        SdkEc2 { dry_run: true, ..SdkEc2::new(config, retry) }
     }
 }
 
@@ -444,6 +453,10 @@ impl Ec2 for SdkEc2 {
 
     async fn associate_vpc_ipv6(&self, vpc_id: &str, source: &VpcIpv6Source) -> Result<Ipv6Block, AwsError> {
         const OP: &str = "ec2:AssociateVpcCidrBlock";
+        if self.dry_run {
+            // This action has no DryRun parameter: never send it in a rehearsal.
+            return Err(AwsError::no_dry_run(OP));
+        }
         let out = self.retry.write(OP, || async {
             let mut req = self.write.associate_vpc_cidr_block().vpc_id(vpc_id);
             req = match source {
@@ -470,6 +483,10 @@ impl Ec2 for SdkEc2 {
 
     async fn disassociate_vpc_ipv6(&self, association_id: &str) -> Result<(), AwsError> {
         const OP: &str = "ec2:DisassociateVpcCidrBlock";
+        if self.dry_run {
+            // This action has no DryRun parameter: never send it in a rehearsal.
+            return Err(AwsError::no_dry_run(OP));
+        }
         self.retry.write(OP, || async {
             self.write.disassociate_vpc_cidr_block().association_id(association_id).send().await.map_err(|e| err(OP, e))
         })
@@ -479,6 +496,10 @@ impl Ec2 for SdkEc2 {
 
     async fn associate_subnet_ipv6(&self, subnet_id: &str, cidr: Ipv6Net) -> Result<Ipv6Block, AwsError> {
         const OP: &str = "ec2:AssociateSubnetCidrBlock";
+        if self.dry_run {
+            // This action has no DryRun parameter: never send it in a rehearsal.
+            return Err(AwsError::no_dry_run(OP));
+        }
         let out = self.retry.write(OP, || async {
             self.write
                 .associate_subnet_cidr_block()
@@ -501,6 +522,10 @@ impl Ec2 for SdkEc2 {
 
     async fn disassociate_subnet_ipv6(&self, association_id: &str) -> Result<(), AwsError> {
         const OP: &str = "ec2:DisassociateSubnetCidrBlock";
+        if self.dry_run {
+            // This action has no DryRun parameter: never send it in a rehearsal.
+            return Err(AwsError::no_dry_run(OP));
+        }
         self.retry.write(OP, || async {
             self.write
                 .disassociate_subnet_cidr_block()
@@ -515,6 +540,10 @@ impl Ec2 for SdkEc2 {
 
     async fn set_subnet_flag(&self, subnet_id: &str, flag: SubnetFlag, value: bool) -> Result<(), AwsError> {
         const OP: &str = "ec2:ModifySubnetAttribute";
+        if self.dry_run {
+            // This action has no DryRun parameter: never send it in a rehearsal.
+            return Err(AwsError::no_dry_run(OP));
+        }
         self.retry.write(OP, || async {
             let req = self.write.modify_subnet_attribute().subnet_id(subnet_id);
             let req = match flag {
@@ -533,7 +562,7 @@ impl Ec2 for SdkEc2 {
     async fn create_route_v6(&self, rtb: &str, dest: Ipv6Net, target: &RouteTarget) -> Result<(), AwsError> {
         const OP: &str = "ec2:CreateRoute";
         self.retry.write(OP, || async {
-            let req = self.write.create_route().route_table_id(rtb).destination_ipv6_cidr_block(dest.to_string());
+            let req = self.write.create_route().dry_run(self.dry_run).route_table_id(rtb).destination_ipv6_cidr_block(dest.to_string());
             let req = match target {
                 RouteTarget::EgressOnlyInternetGateway(id) => req.egress_only_internet_gateway_id(id),
                 RouteTarget::NatGateway(id) => req.nat_gateway_id(id),
@@ -548,7 +577,7 @@ impl Ec2 for SdkEc2 {
     async fn replace_route_v6(&self, rtb: &str, dest: Ipv6Net, target: &RouteTarget) -> Result<(), AwsError> {
         const OP: &str = "ec2:ReplaceRoute";
         self.retry.write(OP, || async {
-            let req = self.write.replace_route().route_table_id(rtb).destination_ipv6_cidr_block(dest.to_string());
+            let req = self.write.replace_route().dry_run(self.dry_run).route_table_id(rtb).destination_ipv6_cidr_block(dest.to_string());
             let req = match target {
                 RouteTarget::EgressOnlyInternetGateway(id) => req.egress_only_internet_gateway_id(id),
                 RouteTarget::NatGateway(id) => req.nat_gateway_id(id),
@@ -564,7 +593,7 @@ impl Ec2 for SdkEc2 {
         const OP: &str = "ec2:DeleteRoute";
         self.retry.write(OP, || async {
             self.write
-                .delete_route()
+                .delete_route().dry_run(self.dry_run)
                 .route_table_id(rtb)
                 .destination_ipv6_cidr_block(dest.to_string())
                 .send()
@@ -588,7 +617,7 @@ impl Ec2 for SdkEc2 {
             .build();
         let out = self.retry.write(OP, || async {
             self.write
-                .create_egress_only_internet_gateway()
+                .create_egress_only_internet_gateway().dry_run(self.dry_run)
                 .vpc_id(vpc_id)
                 .client_token(client_token)
                 .tag_specifications(spec.clone())
@@ -607,7 +636,7 @@ impl Ec2 for SdkEc2 {
         const OP: &str = "ec2:DeleteEgressOnlyInternetGateway";
         self.retry.write(OP, || async {
             self.write
-                .delete_egress_only_internet_gateway()
+                .delete_egress_only_internet_gateway().dry_run(self.dry_run)
                 .egress_only_internet_gateway_id(id)
                 .send()
                 .await
@@ -635,7 +664,7 @@ impl Ec2 for SdkEc2 {
                 const OP: &str = "ec2:AuthorizeSecurityGroupIngress";
                 let out = self.retry.write(OP, || async {
                     self.write
-                        .authorize_security_group_ingress()
+                        .authorize_security_group_ingress().dry_run(self.dry_run)
                         .group_id(group_id)
                         .ip_permissions(perm.clone())
                         .send()
@@ -649,7 +678,7 @@ impl Ec2 for SdkEc2 {
                 const OP: &str = "ec2:AuthorizeSecurityGroupEgress";
                 let out = self.retry.write(OP, || async {
                     self.write
-                        .authorize_security_group_egress()
+                        .authorize_security_group_egress().dry_run(self.dry_run)
                         .group_id(group_id)
                         .ip_permissions(perm.clone())
                         .send()
@@ -673,7 +702,7 @@ impl Ec2 for SdkEc2 {
                 const OP: &str = "ec2:RevokeSecurityGroupIngress";
                 self.retry.write(OP, || async {
                     self.write
-                        .revoke_security_group_ingress()
+                        .revoke_security_group_ingress().dry_run(self.dry_run)
                         .group_id(group_id)
                         .security_group_rule_ids(rule_id)
                         .send()
@@ -687,7 +716,7 @@ impl Ec2 for SdkEc2 {
                 const OP: &str = "ec2:RevokeSecurityGroupEgress";
                 self.retry.write(OP, || async {
                     self.write
-                        .revoke_security_group_egress()
+                        .revoke_security_group_egress().dry_run(self.dry_run)
                         .group_id(group_id)
                         .security_group_rule_ids(rule_id)
                         .send()

@@ -60,6 +60,15 @@ impl AwsError {
         AwsError { operation, kind: FailureKind::NotSent, code: None, message: message.into() }
     }
 
+    /// The code of [`AwsError::no_dry_run`].
+    pub const NO_DRY_RUN: &'static str = "DryRunNotSupported";
+
+    /// A call not sent because its API has no `DryRun` and the client only
+    /// rehearses.
+    pub fn no_dry_run(operation: &'static str) -> AwsError {
+        AwsError { operation, kind: FailureKind::NotSent, code: Some(Self::NO_DRY_RUN.into()), message: "this action has no DryRun; not sent".into() }
+    }
+
     pub fn code(&self) -> &str {
         self.code.as_deref().unwrap_or("")
     }

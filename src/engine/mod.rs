@@ -289,7 +289,7 @@ impl<'a> Engine<'a> {
             && (!pending.is_empty() || is_gate_step)
         {
             // Every stage the step will go through, from this read.
-            let changes = crate::plan::project_step(step.spec.step(), &mut net.clone())?;
+            let changes: Vec<_> = crate::plan::project_step(step.spec.step(), &mut net.clone())?.iter().map(Change::describe).collect();
             let preview = StepPreview {
                 step: &step.id,
                 kind,

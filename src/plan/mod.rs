@@ -9,13 +9,16 @@ use serde::Serialize;
 use crate::aws::Network;
 use crate::preflight::{self, cost::Cost, Finding};
 use crate::runbook::{Runbook, StepId};
-use crate::steps::{Description, StepError};
+use crate::steps::{Change, Description, StepError};
 
 #[derive(Debug, Serialize)]
 pub struct StepPlan {
     pub step: StepId,
     pub kind: &'static str,
     pub changes: Vec<Description>,
+    /// The changes themselves (for the permissions rehearsal).
+    #[serde(skip)]
+    pub calls: Vec<Change>,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,11 +56,12 @@ pub fn build(runbook: &Runbook, live: Network) -> Result<Plan, Blocked> {
     for step in &runbook.steps {
         let spec = step.spec.step();
         findings.extend(preflight::before_step(step, &net));
-        let described = match project_step(spec, &mut net) {
-            Ok(d) => d,
+        let calls = match project_step(spec, &mut net) {
+            Ok(c) => c,
             Err(error) => return Err(Blocked { step: step.id.clone(), error, findings }),
         };
-        steps.push(StepPlan { step: step.id.clone(), kind: spec.kind(), changes: described });
+        let changes = calls.iter().map(Change::describe).collect();
+        steps.push(StepPlan { step: step.id.clone(), kind: spec.kind(), changes, calls });
     }
     findings.extend(preflight::at_end(&live, &net));
     let needs_nat = findings.iter().any(|f| f.id == preflight::dns64::ID);
@@ -68,19 +72,20 @@ pub fn build(runbook: &Runbook, live: Network) -> Result<Plan, Blocked> {
 /// Project one step onto `net`: every change it would make, in order.
 /// Batch-wise steps are projected batch after batch, so the plan shows every
 /// stage (bounded, in case a projection does not converge).
-pub fn project_step(spec: &dyn crate::steps::Step, net: &mut Network) -> Result<Vec<Description>, StepError> {
-    let mut described = Vec::new();
+pub fn project_step(spec: &dyn crate::steps::Step, net: &mut Network) -> Result<Vec<Change>, StepError> {
+    let mut all = Vec::new();
     for _ in 0..200 {
         let changes = spec.check(net)?;
         for c in &changes {
             c.project(net);
         }
-        described.extend(changes.iter().map(|c| c.describe()));
-        if changes.is_empty() || !(spec.converges() || changes.iter().any(|c| c.creates_dependency())) {
+        let done = changes.is_empty() || !(spec.converges() || changes.iter().any(|c| c.creates_dependency()));
+        all.extend(changes);
+        if done {
             break;
         }
     }
-    Ok(described)
+    Ok(all)
 }
 
 /// The plan as a person reads it: per step, current -> desired and the API

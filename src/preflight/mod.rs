@@ -14,12 +14,14 @@
 //! overrides what AWS would accept and the workload would suffer from.
 //!
 //! One file per area: [`dns64`], [`load_balancer`], [`compute`], [`routes`];
-//! [`cost`] is the public IPv4 bill before and after.
+//! [`cost`] is the public IPv4 bill before and after; [`permissions`] the IAM
+//! policy a runbook needs and its EC2 calls rehearsed with `DryRun`.
 
 pub mod compute;
 pub mod cost;
 pub mod dns64;
 pub mod load_balancer;
+pub mod permissions;
 pub mod routes;
 
 use serde::Serialize;

@@ -23,6 +23,9 @@ pub use validate::ValidateCx;
 
 use crate::steps::{RawStep, StepSpec};
 
+/// The JSON Schema of this format (`dualstack schema`), for editors.
+pub const SCHEMA: &str = include_str!("schema.json");
+
 /// The only runbook format version this build reads.
 pub const FORMAT_VERSION: u32 = 1;
 

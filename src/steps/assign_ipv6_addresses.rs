@@ -87,6 +87,10 @@ impl Spec {
 }
 
 impl Step for Spec {
+    fn iam_actions(&self) -> Vec<&'static str> {
+        vec!["ec2:AssignIpv6Addresses", "ec2:UnassignIpv6Addresses"]
+    }
+
     fn kind(&self) -> &'static str {
         "assign_ipv6_addresses"
     }

@@ -67,6 +67,18 @@ impl Spec {
 }
 
 impl Step for Spec {
+    fn iam_actions(&self) -> Vec<&'static str> {
+        let mut a = vec!["ec2:CreateRoute", "ec2:DeleteRoute"];
+        if self.replace {
+            a.push("ec2:ReplaceRoute");
+        }
+        if self.via == Via::EgressOnlyInternetGateway {
+            // Created with its tags (tag-on-create needs CreateTags).
+            a.extend(["ec2:CreateEgressOnlyInternetGateway", "ec2:DeleteEgressOnlyInternetGateway", "ec2:CreateTags"]);
+        }
+        a
+    }
+
     fn kind(&self) -> &'static str {
         "ipv6_default_route"
     }

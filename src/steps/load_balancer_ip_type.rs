@@ -54,6 +54,10 @@ impl Spec {
 }
 
 impl Step for Spec {
+    fn iam_actions(&self) -> Vec<&'static str> {
+        vec!["elasticloadbalancing:SetIpAddressType"]
+    }
+
     fn kind(&self) -> &'static str {
         "load_balancer_ip_type"
     }

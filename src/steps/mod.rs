@@ -97,6 +97,11 @@ pub trait Step: Send + Sync {
     fn converges(&self) -> bool {
         false
     }
+    /// The mutating IAM actions the step's changes and their undo can call
+    /// (for `plan --iam-policy`); reads are common to all steps.
+    fn iam_actions(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
     /// What is missing in `net`, in the order it must be applied.
     fn check(&self, net: &Network) -> Result<Vec<Change>, StepError>;
     /// Whether the step's resources have finished changing (for example an

@@ -207,6 +207,10 @@ fn same(a: &RuleMatch, b: &RuleMatch) -> bool {
 }
 
 impl Step for Spec {
+    fn iam_actions(&self) -> Vec<&'static str> {
+        vec!["ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress"]
+    }
+
     fn kind(&self) -> &'static str {
         "security_group_ipv6"
     }

@@ -146,6 +146,10 @@ impl Spec {
 }
 
 impl Step for Spec {
+    fn iam_actions(&self) -> Vec<&'static str> {
+        vec!["ec2:AssociateSubnetCidrBlock", "ec2:DisassociateSubnetCidrBlock", "ec2:ModifySubnetAttribute"]
+    }
+
     fn kind(&self) -> &'static str {
         "subnet_ipv6"
     }

@@ -190,6 +190,19 @@ impl Spec {
 }
 
 impl Step for Spec {
+    fn iam_actions(&self) -> Vec<&'static str> {
+        vec![
+            "elasticloadbalancing:CreateTargetGroup",
+            "elasticloadbalancing:AddTags",
+            "elasticloadbalancing:ModifyTargetGroupAttributes",
+            "elasticloadbalancing:RegisterTargets",
+            "elasticloadbalancing:DeregisterTargets",
+            "elasticloadbalancing:ModifyListener",
+            "elasticloadbalancing:ModifyRule",
+            "elasticloadbalancing:DeleteTargetGroup",
+        ]
+    }
+
     fn kind(&self) -> &'static str {
         "target_group_ipv6"
     }

@@ -77,6 +77,10 @@ impl Spec {
 }
 
 impl Step for Spec {
+    fn iam_actions(&self) -> Vec<&'static str> {
+        vec!["ec2:AssociateVpcCidrBlock", "ec2:DisassociateVpcCidrBlock"]
+    }
+
     fn kind(&self) -> &'static str {
         "vpc_ipv6_cidr"
     }

@@ -1,0 +1,147 @@
+//! Permissions in the rehearsal: the least-privilege IAM policy a runbook
+//! needs (`plan --iam-policy`), and its EC2 calls sent with `DryRun`
+//! (`plan --check-permissions`), which AWS answers `DryRunOperation` when
+//! the caller may make the call and `UnauthorizedOperation` when not,
+//! applying nothing.
+//!
+//! Not every call can be rehearsed: AssociateVpcCidrBlock,
+//! AssociateSubnetCidrBlock, ModifySubnetAttribute and their undo have no
+//! `DryRun` parameter, and ELBv2 has no dry run at all. Those are reported as
+//! such (the policy still lists them), never sent.
+
+use serde::Serialize;
+
+use crate::aws::{AwsError, Ec2, Elbv2};
+use crate::engine::events::{Event, EventSink};
+use crate::plan::Plan;
+use crate::runbook::Runbook;
+use crate::steps::StepCx;
+
+/// EC2 actions a runbook makes that have no `DryRun` parameter.
+pub const NO_DRY_RUN: &[&str] = &[
+    "ec2:AssociateVpcCidrBlock",
+    "ec2:DisassociateVpcCidrBlock",
+    "ec2:AssociateSubnetCidrBlock",
+    "ec2:DisassociateSubnetCidrBlock",
+    "ec2:ModifySubnetAttribute",
+];
+
+/// What every run reads (plan, apply, verify, gates), whatever its steps.
+pub const READS: &[&str] = &[
+    "ec2:DescribeVpcs",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeInternetGateways",
+    "ec2:DescribeEgressOnlyInternetGateways",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSecurityGroupRules",
+    "ec2:DescribeInstances",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeNetworkInterfaces",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetGroupAttributes",
+    "elasticloadbalancing:DescribeTargetHealth",
+    "elasticloadbalancing:DescribeTags",
+];
+
+/// The IAM policy document for exactly the actions `rb` needs: its steps'
+/// changes and their undo, and the reads. Resources are `*`: most of these
+/// EC2 and ELBv2 actions cannot be narrowed to one VPC by resource ARN alone.
+pub fn iam_policy(rb: &Runbook) -> serde_json::Value {
+    let mut writes: Vec<&str> = rb.steps.iter().flat_map(|s| s.spec.step().iam_actions()).collect();
+    writes.sort();
+    writes.dedup();
+    let (ec2, elb): (Vec<&str>, Vec<&str>) = writes.into_iter().partition(|a| a.starts_with("ec2:"));
+    let mut statements = vec![serde_json::json!({ "Sid": "ReadState", "Effect": "Allow", "Action": READS, "Resource": "*" })];
+    if !ec2.is_empty() {
+        statements.push(serde_json::json!({ "Sid": "Ec2Changes", "Effect": "Allow", "Action": ec2, "Resource": "*" }));
+    }
+    if !elb.is_empty() {
+        statements.push(serde_json::json!({ "Sid": "LoadBalancerChanges", "Effect": "Allow", "Action": elb, "Resource": "*" }));
+    }
+    serde_json::json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// The rehearsal's answer for one action.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// AWS answered `DryRunOperation`.
+    Allowed,
+    /// AWS answered `UnauthorizedOperation` (or another access error).
+    Denied { code: String, message: String },
+    /// The API has no dry run; not sent.
+    NoDryRun,
+    /// Sent, but AWS answered something else (an argument that names a
+    /// resource the run creates first, say).
+    Unchecked { reason: String },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Permission {
+    pub action: String,
+    /// The first change of the plan that makes this call.
+    pub example: String,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+struct Quiet;
+impl EventSink for Quiet {
+    fn emit(&self, _: Event) {}
+}
+
+fn classify(e: &AwsError) -> Verdict {
+    match e.code() {
+        "DryRunOperation" => Verdict::Allowed,
+        AwsError::NO_DRY_RUN => Verdict::NoDryRun,
+        "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => Verdict::Denied { code: e.code().to_string(), message: e.message.clone() },
+        _ => Verdict::Unchecked { reason: e.to_string() },
+    }
+}
+
+/// Send each distinct EC2 call of `plan` once, through `dry_ec2` (a client
+/// whose mutating calls carry `DryRun`). ELBv2 calls are listed, not sent.
+pub async fn rehearse(plan: &Plan, dry_ec2: &dyn Ec2, elb: &dyn Elbv2, vpc_id: &str) -> Vec<Permission> {
+    let mut out: Vec<Permission> = Vec::new();
+    let waiter = crate::aws::wait::Waiter::default();
+    for step in &plan.steps {
+        for change in &step.calls {
+            let d = change.describe();
+            if out.iter().any(|p| p.action == d.call) {
+                continue;
+            }
+            let example = format!("{}: {}", d.resource, d.attribute);
+            if !d.call.starts_with("ec2:") || NO_DRY_RUN.contains(&d.call) {
+                out.push(Permission { action: d.call.to_string(), example, verdict: Verdict::NoDryRun });
+                continue;
+            }
+            let cx = StepCx { ec2: dry_ec2, elb, events: &Quiet, step: &step.step, vpc_id, run_id: "rehearsal", waiter: &waiter };
+            let verdict = match change.apply(&cx).await {
+                // A dry run never succeeds: AWS answers with an error either way.
+                Ok(_) => Verdict::Unchecked { reason: "AWS applied nothing and answered without DryRunOperation".into() },
+                Err(crate::steps::StepError::Aws(e)) => classify(&e),
+                Err(other) => Verdict::Unchecked { reason: other.to_string() },
+            };
+            out.push(Permission { action: d.call.to_string(), example, verdict });
+        }
+    }
+    out
+}
+
+pub fn render_text(perms: &[Permission]) -> String {
+    let mut out = String::from("\nPermissions (EC2 calls sent with DryRun; nothing applied)\n");
+    for p in perms {
+        let v = match &p.verdict {
+            Verdict::Allowed => "allowed".to_string(),
+            Verdict::Denied { code, message } => format!("DENIED ({code}: {message})"),
+            Verdict::NoDryRun => "not rehearsable (the API has no DryRun): grant it as in --iam-policy".to_string(),
+            Verdict::Unchecked { reason } => format!("not checked: {reason}"),
+        };
+        out.push_str(&format!("  {:<50} {v}\n", p.action));
+    }
+    out
+}
