@@ -117,6 +117,7 @@ fn validate(path: &Path) -> Result<i32> {
 struct Session {
     ec2: Arc<dyn Ec2>,
     elb: Arc<dyn Elbv2>,
+    ecs: Arc<dyn crate::aws::ecs::Ecs>,
     events: Box<dyn EventSink>,
     /// The progress display, when events go to one (a terminal, text output):
     /// prompts hide it while they ask.
@@ -164,7 +165,7 @@ async fn connect_region(g: &Global, fallback: Option<&str>) -> Result<Session> {
         Output::Json => Box::new(JsonReporter::new(std::io::stdout())),
     };
     let retry = g.retry_policy();
-    Ok(Session { ec2: Arc::new(SdkEc2::new(&config, retry)), elb: Arc::new(SdkElbv2::new(&config, retry)), events, progress, region, config, retry })
+    Ok(Session { ec2: Arc::new(SdkEc2::new(&config, retry)), elb: Arc::new(SdkElbv2::new(&config, retry)), ecs: Arc::new(crate::aws::ecs::SdkEcs::new(&config, retry)), events, progress, region, config, retry })
 }
 
 async fn init(g: &Global, vpc: &str, out: Option<&Path>, name: Option<&str>, force: bool) -> Result<i32> {
@@ -254,13 +255,22 @@ impl Session {
     }
 }
 
+/// ECS for the preflight: a failure to read it (no permission, no ECS in
+/// the region) is a finding, not an error.
+async fn read_ecs(ecs: &dyn crate::aws::ecs::Ecs, net: &crate::aws::Network) -> std::result::Result<crate::aws::EcsState, String> {
+    let subnets: Vec<String> = net.subnets.iter().map(|s| s.id.clone()).collect();
+    let (setting, tasks) = tokio::join!(ecs.dual_stack_ipv6(), ecs.tasks_in(&subnets));
+    Ok(crate::aws::EcsState { dual_stack_ipv6: setting.map_err(|e| e.to_string())?, tasks: tasks.map_err(|e| e.to_string())? })
+}
+
 /// Read the VPC (with its compute and load balancers, which the findings
 /// and the cost need) and project the runbook onto it. A step that cannot
 /// run is an error pointing into the runbook, shown after the findings seen
 /// before it.
-async fn preflight(aws: Aws<'_>, rb: &Runbook, vpc_id: &str) -> Result<crate::plan::Plan> {
+async fn preflight(aws: Aws<'_>, ecs: &dyn crate::aws::ecs::Ecs, rb: &Runbook, vpc_id: &str) -> Result<crate::plan::Plan> {
     let scope = rb.steps.iter().fold(Scope::ALL, |acc, s| acc.union(s.spec.step().scope()));
-    let net = aws.snapshot(vpc_id, scope).await.map_err(|e| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")))?;
+    let mut net = aws.snapshot(vpc_id, scope).await.map_err(|e| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")))?;
+    net.ecs = Some(read_ecs(ecs, &net).await);
     crate::plan::build(rb, net).map_err(|b| {
         eprint!("{}", crate::preflight::render_text(&b.findings));
         step_fail(rb, &b.step, b.error)
@@ -276,7 +286,7 @@ async fn plan(g: &Global, path: &Path, check_permissions: bool, iam_policy: bool
     }
     let s = connect(g, &rb).await?;
     let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
-    let plan = preflight(s.aws(), &rb, &vpc_id).await?;
+    let plan = preflight(s.aws(), s.ecs.as_ref(), &rb, &vpc_id).await?;
     let perms = if check_permissions {
         let dry = SdkEc2::dry_run(&s.config, s.retry);
         Some(crate::preflight::permissions::rehearse(&plan, &dry, s.elb.as_ref(), &vpc_id).await)
@@ -342,7 +352,7 @@ async fn check(g: &Global, path: &Path, allow: &[String]) -> Result<i32> {
     let rb = runbook::load(path)?;
     let s = connect(g, &rb).await?;
     let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
-    let plan = preflight(s.aws(), &rb, &vpc_id).await?;
+    let plan = preflight(s.aws(), s.ecs.as_ref(), &rb, &vpc_id).await?;
     let blocking = crate::preflight::blocking(&plan.findings, allow).len();
     match g.output {
         Output::Text => {
@@ -524,7 +534,7 @@ async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure
         ));
     }
     let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
-    let plan = preflight(s.aws(), &rb, &vpc_id).await?;
+    let plan = preflight(s.aws(), s.ecs.as_ref(), &rb, &vpc_id).await?;
     refuse_findings(&plan, allow, "apply")?;
     if interactive {
         // Each step shows its own diff and asks; here only what spans the run.

@@ -295,3 +295,105 @@ fn plan_reports_the_public_ipv4_bill_before_and_after() {
     assert_eq!(v["cost"]["usd_saved_per_month"], 0.0);
     assert!(v["cost"]["caveats"][0].as_str().unwrap().contains("dualstack-without-public-ipv4"), "{v}");
 }
+
+#[test]
+fn ecs_tasks_and_the_dual_stack_account_setting() {
+    let emu = Emulator::start();
+    let ids = emu.seed_incident();
+    let ws = Workspace::new();
+    let subnet = ids["subnets"]["public-1a"].as_str().unwrap().to_string();
+    let sg = ids["security_groups"]["app"].as_str().unwrap().to_string();
+    let conf = aws_sdk_ecs::Config::builder()
+        .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
+        .region(aws_sdk_ecs::config::Region::new("ap-northeast-1"))
+        .endpoint_url(&emu.endpoint)
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new("testing", "testing", None, None, "test"))
+        .build();
+    let ecs = aws_sdk_ecs::Client::from_conf(conf);
+    runtime().block_on(async {
+        use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, LaunchType, NetworkConfiguration, NetworkMode};
+        // moto's RunTask needs the interfaces' DNS names, which it gives only
+        // in VPCs with DNS hostnames on (as ECS VPCs usually have).
+        let vpc = ids["vpc"].as_str().unwrap();
+        let on = aws_sdk_ec2::types::AttributeBooleanValue::builder().value(true).build();
+        emu.ec2().modify_vpc_attribute().vpc_id(vpc).enable_dns_hostnames(on).send().await.unwrap();
+        ecs.create_cluster().cluster_name("redash").send().await.unwrap();
+        ecs.register_task_definition()
+            .family("web")
+            .network_mode(NetworkMode::Awsvpc)
+            .requires_compatibilities(Compatibility::Fargate)
+            .cpu("256")
+            .memory("512")
+            .container_definitions(ContainerDefinition::builder().name("web").image("redash/redash").memory(512).cpu(256).build())
+            .send()
+            .await
+            .unwrap();
+        ecs.run_task()
+            .cluster("redash")
+            .task_definition("web")
+            .launch_type(LaunchType::Fargate)
+            .count(2)
+            .network_configuration(
+                NetworkConfiguration::builder()
+                    .awsvpc_configuration(AwsVpcConfiguration::builder().subnets(&subnet).security_groups(&sg).assign_public_ip(AssignPublicIp::Enabled).build().unwrap())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let rb = ws.runbook("net.yaml", &NETWORK.replace("DNS64", "false"));
+    let (c, out) = check(&emu, &rb);
+    assert_eq!(c, 0, "{out}");
+    assert!(out.contains("warning [ecs-dualstack-setting-off] ECS cluster(s) redash: 2 running task(s)"), "{out}");
+    // With the setting on, the running tasks still keep IPv4 until redeployed.
+    runtime().block_on(async {
+        ecs.put_account_setting().name(aws_sdk_ecs::types::SettingName::from("dualStackIPv6")).value("enabled").send().await.unwrap();
+    });
+    let (_, out) = check(&emu, &rb);
+    assert!(!out.contains("ecs-dualstack-setting-off"), "{out}");
+    assert!(out.contains("info [running-task-keeps-ipv4] ECS cluster(s) redash: 2 running task(s) keep IPv4 only"), "{out}");
+    // A runbook that leaves that subnet alone: no ECS finding.
+    let text = NETWORK.replace("DNS64", "false").replace("        - { subnet: public-1a, index: 1 }\n", "");
+    let (_, out) = check(&emu, &ws.runbook("other.yaml", &text));
+    assert!(!out.contains("running-task-keeps-ipv4"), "{out}");
+}
+
+#[test]
+fn check_permissions_rehearses_ec2_calls_with_dry_run_and_reports_denials() {
+    let emu = Emulator::start();
+    let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
+    let ws = Workspace::new();
+    let rb = ws.example("incident-cutover.yaml");
+    let vpc_before = emu.fingerprint(&vpc);
+    emu.clear_calls();
+    let out = run(dualstack(&emu).args(["plan", "--check-permissions"]).arg(&rb));
+    let text = stdout(&out);
+    assert_eq!(code(&out), 0, "{text}{}", stderr(&out));
+    let perms = text.split_once("Permissions (").unwrap_or_else(|| panic!("no permissions section:\n{text}")).1;
+    let verdict = |action: &str| perms.lines().find(|l| l.trim_start().starts_with(action)).unwrap_or_else(|| panic!("{action} not listed:\n{text}")).to_string();
+    assert!(verdict("ec2:CreateRoute").ends_with("allowed"), "{text}");
+    assert!(verdict("ec2:AuthorizeSecurityGroupIngress").ends_with("allowed"), "{text}");
+    // Calls without DryRun are listed, never sent.
+    assert!(verdict("ec2:AssociateVpcCidrBlock").contains("not rehearsable"), "{text}");
+    assert!(verdict("ec2:AssignIpv6Addresses").contains("not rehearsable"), "{text}");
+    assert!(verdict("elasticloadbalancing:SetIpAddressType").contains("not rehearsable"), "{text}");
+    // Nothing applied: no mutating call, and what was sent carried DryRun.
+    assert_eq!(emu.mutating_calls(), Vec::<String>::new());
+    let calls = emu.control("GET", "/_emulator/calls", "");
+    let dry: Vec<&str> = calls["calls"].as_array().unwrap().iter().filter(|c| c["dry_run"] == true).map(|c| c["action"].as_str().unwrap()).collect();
+    assert!(dry.contains(&"CreateRoute") && dry.contains(&"AuthorizeSecurityGroupIngress"), "{dry:?}");
+    assert!(!dry.contains(&"AssociateVpcCidrBlock"), "{dry:?}");
+    assert_eq!(emu.fingerprint(&vpc), vpc_before);
+
+    // A caller without ec2:CreateRoute: reported as denied, exit 7.
+    emu.control("POST", "/_emulator/deny", r#"{"actions": ["ec2:CreateRoute"]}"#);
+    let out = run(dualstack(&emu).args(["plan", "--check-permissions", "--output", "json"]).arg(&rb));
+    assert_eq!(code(&out), 7, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let perms = v["permissions"].as_array().unwrap();
+    let route = perms.iter().find(|p| p["action"] == "ec2:CreateRoute").unwrap();
+    assert_eq!(route["verdict"], "denied", "{route}");
+    assert_eq!(route["code"], "UnauthorizedOperation", "{route}");
+    assert!(perms.iter().any(|p| p["action"] == "ec2:AuthorizeSecurityGroupEgress" && p["verdict"] == "allowed"), "{perms:?}");
+}

@@ -423,6 +423,10 @@ impl Ec2 for SdkEc2 {
 
     async fn assign_ipv6_address(&self, interface_id: &str) -> Result<String, AwsError> {
         const OP: &str = "ec2:AssignIpv6Addresses";
+        if self.dry_run {
+            // This action has no DryRun parameter: never send it in a rehearsal.
+            return Err(AwsError::no_dry_run(OP));
+        }
         let out = self.retry.write(OP, || async {
             self.write
                 .assign_ipv6_addresses()
@@ -438,6 +442,10 @@ impl Ec2 for SdkEc2 {
 
     async fn unassign_ipv6_address(&self, interface_id: &str, address: &str) -> Result<(), AwsError> {
         const OP: &str = "ec2:UnassignIpv6Addresses";
+        if self.dry_run {
+            // This action has no DryRun parameter: never send it in a rehearsal.
+            return Err(AwsError::no_dry_run(OP));
+        }
         self.retry.write(OP, || async {
             self.write
                 .unassign_ipv6_addresses()

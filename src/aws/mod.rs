@@ -3,6 +3,7 @@
 //! exercised against the emulator by the integration tests.
 
 pub mod ec2;
+pub mod ecs;
 pub mod elbv2;
 pub mod error;
 pub mod model;

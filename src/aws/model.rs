@@ -246,6 +246,17 @@ pub struct Network {
     pub target_groups: Vec<TargetGroup>,
     pub instances: Vec<Instance>,
     pub interfaces: Vec<Interface>,
+    /// ECS, read by the preflight only: the account's `dualStackIPv6`
+    /// setting and the running tasks in the VPC's subnets, or why they could
+    /// not be read.
+    pub ecs: Option<Result<EcsState, String>>,
+}
+
+/// What the preflight knows of ECS.
+#[derive(Clone, Debug, Serialize)]
+pub struct EcsState {
+    pub dual_stack_ipv6: bool,
+    pub tasks: Vec<super::ecs::EcsTask>,
 }
 
 impl Network {

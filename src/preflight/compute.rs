@@ -10,6 +10,9 @@ use crate::steps::target_group_ipv6::Spec;
 pub const INSTANCE_TYPE_NO_IPV6: &str = "instance-type-without-ipv6";
 pub const TARGET_NO_IPV6: &str = "target-without-ipv6";
 pub const KEEPS_IPV4: &str = "running-instance-keeps-ipv4";
+pub const ECS_SETTING_OFF: &str = "ecs-dualstack-setting-off";
+pub const ECS_TASK_KEEPS_IPV4: &str = "running-task-keeps-ipv4";
+pub const ECS_NOT_READ: &str = "ecs-not-read";
 
 fn running(i: &Instance) -> bool {
     matches!(i.state.as_str(), "running" | "pending")
@@ -98,5 +101,57 @@ pub fn at_end(live: &Network, end: &Network) -> Vec<Finding> {
             fix: "redeploy or replace them after the migration (new tasks and instances get IPv6), or add an `assign_ipv6_addresses` step".into(),
         });
     }
+    out.extend(ecs(end, &v6_subnet));
     out
+}
+
+/// ECS tasks in subnets that get IPv6: they get an IPv6 address only with
+/// the account setting `dualStackIPv6` on, and only when they start.
+fn ecs(end: &Network, v6_subnet: &dyn Fn(&str) -> bool) -> Vec<Finding> {
+    let state = match &end.ecs {
+        None => return Vec::new(),
+        Some(Err(why)) => {
+            return vec![Finding {
+                id: ECS_NOT_READ,
+                severity: Severity::Warning,
+                step: None,
+                resource: "ECS".into(),
+                message: format!("could not read ECS ({why}): the tasks in these subnets and the dualStackIPv6 account setting were not checked"),
+                fix: "allow ecs:ListAccountSettings, ecs:ListClusters, ecs:ListTasks and ecs:DescribeTasks (see `plan --iam-policy`), or check them by hand".into(),
+            }];
+        }
+        Some(Ok(state)) => state,
+    };
+    let tasks: Vec<_> = state.tasks.iter().filter(|t| v6_subnet(&t.subnet_id)).collect();
+    if tasks.is_empty() {
+        return Vec::new();
+    }
+    let mut clusters: Vec<&str> = tasks.iter().map(|t| t.cluster.rsplit('/').next().unwrap_or(&t.cluster)).collect();
+    clusters.sort();
+    clusters.dedup();
+    if !state.dual_stack_ipv6 {
+        return vec![Finding {
+            id: ECS_SETTING_OFF,
+            severity: Severity::Warning,
+            step: None,
+            resource: format!("ECS cluster(s) {}", clusters.join(", ")),
+            message: format!(
+                "{} running task(s) are in subnets that get IPv6, but the account setting dualStackIPv6 is off: tasks started after the migration still get no IPv6 address",
+                tasks.len()
+            ),
+            fix: "`aws ecs put-account-setting-default --name dualStackIPv6 --value enabled` (or per role with put-account-setting), then redeploy the services".into(),
+        }];
+    }
+    let keeps: Vec<_> = tasks.iter().filter(|t| t.interface_id.as_deref().and_then(|i| end.interface(i)).is_none_or(|e| e.ipv6_addresses.is_empty())).collect();
+    if keeps.is_empty() {
+        return Vec::new();
+    }
+    vec![Finding {
+        id: ECS_TASK_KEEPS_IPV4,
+        severity: Severity::Info,
+        step: None,
+        resource: format!("ECS cluster(s) {}", clusters.join(", ")),
+        message: format!("{} running task(s) keep IPv4 only: a task gets IPv6 when it starts in a dual-stack subnet", keeps.len()),
+        fix: "redeploy the services after the migration (aws ecs update-service --force-new-deployment), one at a time, watching their health".into(),
+    }]
 }

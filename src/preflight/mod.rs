@@ -80,6 +80,9 @@ pub const CATALOGUE: &[(&str, Severity, &str)] = &[
     (compute::INSTANCE_TYPE_NO_IPV6, Severity::Warning, "instances whose type does not support IPv6 in subnets that get IPv6"),
     (compute::TARGET_NO_IPV6, Severity::Error, "targets of a group to recreate as IPv6 that have or will get no IPv6 address"),
     (compute::KEEPS_IPV4, Severity::Info, "running instances that keep IPv4 only until replaced"),
+    (compute::ECS_SETTING_OFF, Severity::Warning, "ECS tasks in the subnets while the account setting dualStackIPv6 is off"),
+    (compute::ECS_TASK_KEEPS_IPV4, Severity::Info, "running ECS tasks that keep IPv4 only until replaced"),
+    (compute::ECS_NOT_READ, Severity::Warning, "ECS could not be read, so its traps were not checked"),
     (routes::DEFAULT_ROUTE_ELSEWHERE, Severity::Error, "a ::/0 route that already points elsewhere"),
     (routes::BLOCK_ASSOCIATING, Severity::Warning, "an IPv6 block that is still associating"),
 ];

@@ -5,7 +5,8 @@
 //! applying nothing.
 //!
 //! Not every call can be rehearsed: AssociateVpcCidrBlock,
-//! AssociateSubnetCidrBlock, ModifySubnetAttribute and their undo have no
+//! AssociateSubnetCidrBlock, ModifySubnetAttribute, AssignIpv6Addresses and
+//! their undo have no
 //! `DryRun` parameter, and ELBv2 has no dry run at all. Those are reported as
 //! such (the policy still lists them), never sent.
 
@@ -24,6 +25,8 @@ pub const NO_DRY_RUN: &[&str] = &[
     "ec2:AssociateSubnetCidrBlock",
     "ec2:DisassociateSubnetCidrBlock",
     "ec2:ModifySubnetAttribute",
+    "ec2:AssignIpv6Addresses",
+    "ec2:UnassignIpv6Addresses",
 ];
 
 /// What every run reads (plan, apply, verify, gates), whatever its steps.
@@ -45,6 +48,10 @@ pub const READS: &[&str] = &[
     "elasticloadbalancing:DescribeTargetGroupAttributes",
     "elasticloadbalancing:DescribeTargetHealth",
     "elasticloadbalancing:DescribeTags",
+    "ecs:ListAccountSettings",
+    "ecs:ListClusters",
+    "ecs:ListTasks",
+    "ecs:DescribeTasks",
 ];
 
 /// The IAM policy document for exactly the actions `rb` needs: its steps'

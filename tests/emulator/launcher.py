@@ -113,11 +113,28 @@ h. ELBv2.
    - A load balancer created without Scheme reports ``internet-facing``; moto
      reports no scheme at all.
    DescribeLoadBalancers renders the new IpAddressType (moto already does).
-i. DryRun: an EC2 call with DryRun=true is answered ``DryRunOperation`` (HTTP
-   412) and never applied, as on AWS. moto honours DryRun in some handlers
-   (reads, security group rules) but applies CreateRoute, ReplaceRoute,
-   DeleteRoute, CreateEgressOnlyInternetGateway, CreateVpc, ... as if it were
-   not set -- a rehearsal would silently change the emulated account.
+i. DryRun. AWS checks the caller's permission for an EC2 call sent with
+   ``DryRun=true`` and never applies it: it answers HTTP 412
+   ``DryRunOperation`` ("Request would have succeeded, but DryRun flag is
+   set.") or, without the permission, HTTP 403 ``UnauthorizedOperation``
+   ("You are not authorized to perform this operation."). Some EC2 actions
+   have no DryRun parameter at all (AssociateVpcCidrBlock,
+   AssociateSubnetCidrBlock, Disassociate{Vpc,Subnet}CidrBlock,
+   ModifySubnetAttribute, ModifyVpcAttribute, AssignIpv6Addresses,
+   UnassignIpv6Addresses, ...: the EC2 API reference and the SDKs' models
+   list none, so no SDK sends it); for those AWS rejects the unrecognised
+   parameter, HTTP 400 ``UnknownParameter`` "The parameter DryRun is not
+   recognized", as it does for any parameter an action lacks. The control
+   middleware answers every EC2 request with ``DryRun=true`` itself, in
+   AWS's EC2 XML error shape, and never forwards it to moto: 400
+   UnknownParameter for an action without DryRun (the set comes from
+   botocore's EC2 model), else 403 when the action is denied (see
+   ``/_emulator/deny`` below), else 412. moto honours DryRun in some handlers
+   only (reads, security group rules) and applies the rest (CreateRoute,
+   ReplaceRoute, DeleteRoute, CreateEgressOnlyInternetGateway, CreateVpc,
+   and, when the parameter is forced onto them, AssociateVpcCidrBlock,
+   ModifySubnetAttribute, ...) as if it were not set -- a rehearsal would
+   silently change the emulated account.
 j. IPv6 addresses of network interfaces and instances.
    - A network interface created in a subnet with AssignIpv6AddressOnCreation
      = true (the primary ENI of RunInstances, or CreateNetworkInterface) gets
@@ -202,12 +219,26 @@ before moto sees the request; available in pristine mode too)
 Each AWS request is classified by service (credential scope of the
 Authorization header, else Host: ``ec2`` or ``elasticloadbalancing``) and by its
 ``Action`` form/query parameter; it is *mutating* unless the action starts
-with Describe, Get or List.
+with Describe, Get or List, or the middleware answers it itself as a dry run
+(correction i) or a denial (``/_emulator/deny``) -- those never change state.
+
+Order of the checks on each AWS request. An EC2 dry run (correction i) is
+answered by a due fault with ``"dry_run": true``, else 400 UnknownParameter
+for an action without DryRun, else 403 if the action is denied, else 412.
+Any other call (and, with ``--pristine``, a dry run too) is answered 403 if
+its action is denied, else the hold and the faults apply, then moto. Denied
+calls and dry runs the middleware answers do not count towards a hold (they
+are not mutating). Faults count the calls sent without DryRun only, faults
+with ``"dry_run": true`` the dry runs only; a denied call counts for none.
 
 ``GET  /_emulator/calls``
     ``{"calls": [{"service": "ec2", "action": "CreateRoute", "mutating": true,
     "status": 200}, ...]}`` -- every AWS request in arrival order with the HTTP
-    status returned (``null`` while still in flight, e.g. held).
+    status returned (``null`` while still in flight, e.g. held). An EC2 call
+    sent with ``DryRun=true`` also has ``"dry_run": true``, a call answered as
+    denied ``"denied": true`` (both keys are absent otherwise), e.g.
+    ``{"service": "ec2", "action": "CreateRoute", "mutating": false,
+    "status": 412, "dry_run": true}``.
 ``POST /_emulator/calls/clear``
     Empties the log.
 ``POST /_emulator/faults``
@@ -222,7 +253,9 @@ with Describe, Get or List.
     codes by itself; each retry is a new call of the action.)
     Several faults may be queued; each counts independently, and when two
     fall due on the same call the earlier one answers it and the later one
-    answers the next matching call. Answer: ``{"queued": <number pending>}``.
+    answers the next matching call. A fault counts the calls that would be
+    applied; with ``"dry_run": true`` it counts (and answers) the EC2 dry
+    runs of the action instead. Answer: ``{"queued": <number pending>}``.
 ``GET  /_emulator/faults``  -> ``{"faults": [...pending...]}``
 ``POST /_emulator/faults/clear``
 ``POST /_emulator/hold``
@@ -269,18 +302,34 @@ with Describe, Get or List.
     The three target-health endpoints answer 409 with ``--pristine`` (there
     is no health model to override); ``initial_health_reads`` is accepted by
     ``/_emulator/config`` there but has no effect.
+``POST /_emulator/deny``
+    Body ``{"actions": ["ec2:CreateRoute", "elasticloadbalancing:SetIpAddressType"]}``:
+    adds IAM actions (``service:Action``; matched case-insensitively, ``*``
+    and ``?`` wildcards as in IAM, e.g. ``ec2:Create*``) the caller is
+    denied, as if its IAM policy lacked them. A denied action is answered as
+    AWS answers a caller without the permission, dry run or not, and is not
+    applied: EC2 -> HTTP 403 ``UnauthorizedOperation`` "You are not
+    authorized to perform this operation." (EC2 XML); ELBv2 -> HTTP 403
+    ``AccessDenied`` "User: arn:aws:iam::123456789012:user/test is not
+    authorized to perform: elasticloadbalancing:SetIpAddressType" (ELBv2
+    XML). Logged with its status, not mutating, ``"denied": true``. Answer:
+    ``{"actions": [...every denied action...]}``.
+``GET  /_emulator/deny``  -> ``{"actions": [...]}`` (in the order added)
+``POST /_emulator/deny/clear``
+    Allows every action again.
 ``POST /_emulator/reset``
     Resets every moto backend (moto's own reset) and the emulator's state:
     call log, faults, hold (a held request is released), target health
-    overrides, associating reads and initial health reads back to the
-    command-line values (read counters live on moto's resources and go with
-    them).
+    overrides, denied actions, associating reads and initial health reads
+    back to the command-line values (read counters live on moto's resources
+    and go with them).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import fnmatch
 import io
 import ipaddress
 import json
@@ -344,6 +393,8 @@ class EmulatorState:
         # (target group name or ARN, target id or "*", port or None) -> override
         self.health_overrides: dict[tuple[str, str, int | None], dict[str, Any]] = {}
         self.override_seq = 0
+        # IAM actions ("service:Action", IAM wildcards) the caller is denied.
+        self.denied: list[str] = []
 
     def release_hold(self) -> None:
         with self.lock:
@@ -360,6 +411,7 @@ class EmulatorState:
             self.associating_reads = self.default_associating_reads
             self.initial_health_reads = self.default_initial_health_reads
             self.health_overrides.clear()
+            self.denied.clear()
 
 
 STATE = EmulatorState(associating_reads=1, pristine=False)
@@ -374,7 +426,6 @@ def apply_corrections() -> None:
     """Patch moto in place so that it answers like AWS (see module docstring)."""
     from moto.core.responses import ActionResult, EmptyResult
     from moto.ec2.exceptions import (
-        DryRunClientError,
         EC2ClientError,
         InvalidParameterCombination,
         InvalidSubnetCidrBlockAssociationID,
@@ -385,7 +436,6 @@ def apply_corrections() -> None:
     from moto.ec2.models.internet_gateways import EgressOnlyInternetGateway
     from moto.ec2.models.subnets import Subnet, SubnetBackend
     from moto.ec2.models.vpcs import VPC
-    from moto.ec2.responses import EC2Response
     from moto.ec2.responses.egress_only_internet_gateways import (
         EgressOnlyInternetGateway as EgressOnlyInternetGatewayResponse,
     )
@@ -939,21 +989,7 @@ def apply_corrections() -> None:
 
     ELBv2Backend.create_load_balancer = create_load_balancer
 
-    # ---- i: DryRun never applies anything -----------------------------------
-    # Many moto EC2 handlers (CreateRoute, ReplaceRoute, DeleteRoute,
-    # CreateEgressOnlyInternetGateway, CreateVpc, ...) ignore DryRun and apply
-    # the change. AWS checks permissions only and answers DryRunOperation (412).
-
-    original_call_action = EC2Response.call_action
-
-    def call_action(self: Any) -> Any:
-        if self._get_bool_param("DryRun", False):
-            status, headers, body = self.serialized(ActionResult(DryRunClientError()))
-            headers, body = self._enrich_response(headers, body)
-            return status, headers, body
-        return original_call_action(self)
-
-    EC2Response.call_action = call_action
+    # ---- i: DryRun is answered by the control middleware (ControlMiddleware) -
 
     # ---- j, k, l ------------------------------------------------------------
     correct_ipv6_addresses()
@@ -1539,6 +1575,59 @@ _HOST_SERVICE = re.compile(r"^(ec2|elasticloadbalancing)\.")
 _CREDENTIAL = re.compile(r"Credential=[^/,\s]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 
 
+def request_params(environ: dict[str, Any], body: bytes) -> dict[str, list[str]]:
+    """Query-protocol parameters of an AWS request: query string plus form body."""
+    params = parse_qs(environ.get("QUERY_STRING", ""))
+    if body and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        params.update(parse_qs(body.decode("utf-8", "replace")))
+    return params
+
+
+def is_dry_run(service: str, params: dict[str, list[str]]) -> bool:
+    """An EC2 request sent with DryRun=true (ELBv2 has no DryRun)."""
+    return service == "ec2" and params.get("DryRun", [""])[0].strip().lower() == "true"
+
+
+# What AWS answers a caller for an action its IAM policy does not allow, and
+# (EC2) a dry run it does allow.
+UNAUTHORIZED_MESSAGE = "You are not authorized to perform this operation."
+DRY_RUN_MESSAGE = "Request would have succeeded, but DryRun flag is set."
+CALLER_ARN = "arn:aws:iam::123456789012:user/test"  # moto's default account
+
+_no_dry_run_lock = threading.Lock()
+_no_dry_run: frozenset[str] | None = None
+
+
+def ec2_actions_without_dry_run() -> frozenset[str]:
+    """EC2 actions whose API has no DryRun parameter (botocore's EC2 model,
+    which moto depends on): AssociateVpcCidrBlock, ModifySubnetAttribute, ..."""
+    global _no_dry_run
+    with _no_dry_run_lock:
+        if _no_dry_run is None:
+            import botocore.session
+
+            model = botocore.session.get_session().get_service_model("ec2")
+            without = set()
+            for name in model.operation_names:
+                shape = model.operation_model(name).input_shape
+                if shape is None or "DryRun" not in shape.members:
+                    without.add(name)
+            _no_dry_run = frozenset(without)
+        return _no_dry_run
+
+
+def denial_error(service: str, action: str | None) -> tuple[str, list[tuple[str, str]], bytes]:
+    """AWS's answer to a caller without the permission for `action`."""
+    if service == "elasticloadbalancing":
+        return aws_error(
+            service,
+            "AccessDenied",
+            f"User: {CALLER_ARN} is not authorized to perform: {service}:{action}",
+            403,
+        )
+    return aws_error(service, "UnauthorizedOperation", UNAUTHORIZED_MESSAGE, 403)
+
+
 def classify(environ: dict[str, Any], body: bytes) -> tuple[str, str | None]:
     """(service, Action) of an AWS request."""
     service = None
@@ -1549,10 +1638,12 @@ def classify(environ: dict[str, Any], body: bytes) -> tuple[str, str | None]:
         host_match = _HOST_SERVICE.match(environ.get("HTTP_HOST", ""))
         if host_match:
             service = host_match.group(1)
-    params = parse_qs(environ.get("QUERY_STRING", ""))
-    if body and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-        params.update(parse_qs(body.decode("utf-8", "replace")))
-    action = params.get("Action", [None])[0]
+    action = request_params(environ, body).get("Action", [None])[0]
+    if action is None:
+        # JSON protocols (ECS) name the action in a header:
+        # ``X-Amz-Target: AmazonEC2ContainerServiceV20141113.ListClusters``.
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        action = target.rsplit(".", 1)[-1] or None
     return service or "unknown", action
 
 
@@ -1574,14 +1665,42 @@ class ControlMiddleware:
 
         body = self._read_body(environ)
         service, action = classify(environ, body)
-        mutating = is_mutating(action)
-        entry = {"service": service, "action": action, "mutating": mutating, "status": None}
+        dry_run = is_dry_run(service, request_params(environ, body))
+        entry: dict[str, Any] = {"service": service, "action": action, "mutating": False, "status": None}
+        if dry_run:
+            entry["dry_run"] = True
 
         state = self.state
+        answer = None
+        with state.lock:
+            state.calls.append(entry)
+            if dry_run and not state.pristine:  # correction i
+                fault = self._take_fault(service, action, dry_run=True)
+                if fault is not None:
+                    answer = aws_error(service, fault["code"], fault["message"], fault["status"])
+                elif action in ec2_actions_without_dry_run():
+                    answer = aws_error(service, "UnknownParameter", "The parameter DryRun is not recognized", 400)
+                elif self._is_denied(service, action):
+                    entry["denied"] = True
+                    answer = denial_error(service, action)
+                else:
+                    answer = aws_error(service, "DryRunOperation", DRY_RUN_MESSAGE, 412)
+            elif self._is_denied(service, action):
+                entry["denied"] = True
+                answer = denial_error(service, action)
+            else:
+                # With --pristine a dry run goes to moto, which may apply it.
+                entry["mutating"] = is_mutating(action)
+        if answer is not None:  # answered here: never applied, never held
+            status, headers, data = answer
+            entry["status"] = int(status.split(" ", 1)[0])
+            start_response(status, headers)
+            return [data]
+
+        mutating = entry["mutating"]
         hold = None
         fault = None
         with state.lock:
-            state.calls.append(entry)
             if mutating and state.hold is not None and state.hold.armed and not state.hold.held:
                 state.hold.seen += 1
                 if state.hold.seen == state.hold.mutation:
@@ -1589,7 +1708,7 @@ class ControlMiddleware:
                     hold.held = True
                     hold.action = action
             if not (hold and hold.when == "before"):
-                fault = self._take_fault(service, action)
+                fault = self._take_fault(service, action, dry_run=dry_run)
 
         if hold is not None and hold.when == "before":
             hold.released.wait()  # never applied
@@ -1632,11 +1751,21 @@ class ControlMiddleware:
         environ["wsgi.input"] = io.BytesIO(body)  # moto reads it again
         return body
 
-    def _take_fault(self, service: str, action: str | None) -> dict[str, Any] | None:
-        """Count this call against every matching fault; pop the first one due."""
+    def _is_denied(self, service: str, action: str | None) -> bool:
+        """Whether `service:action` matches a denied IAM action (caller holds the lock)."""
+        if not action:
+            return False
+        name = f"{service}:{action}".lower()
+        return any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in self.state.denied)
+
+    def _take_fault(self, service: str, action: str | None, dry_run: bool = False) -> dict[str, Any] | None:
+        """Count this call against every matching fault; pop the first one due.
+
+        Faults with ``dry_run`` count EC2 dry runs only, the others every
+        other call."""
         due = None
         for fault in self.state.faults:
-            if fault["action"] != action:
+            if fault["action"] != action or bool(fault.get("dry_run")) != dry_run:
                 continue
             if fault.get("service") and fault["service"] != service:
                 continue
@@ -1713,6 +1842,9 @@ class ControlMiddleware:
             ("GET", "/_emulator/target-health"): self._health_overrides,
             ("POST", "/_emulator/target-health"): lambda: self._set_health_override(payload),
             ("POST", "/_emulator/target-health/clear"): self._clear_health_overrides,
+            ("GET", "/_emulator/deny"): self._denied,
+            ("POST", "/_emulator/deny"): lambda: self._deny(payload),
+            ("POST", "/_emulator/deny/clear"): self._clear_denied,
             ("POST", "/_emulator/reset"): self._reset,
         }
         handler = routes.get((method, path))
@@ -1753,6 +1885,7 @@ class ControlMiddleware:
             "message": str(payload.get("message") or "injected fault"),
             "status": status,
             "service": payload.get("service"),
+            "dry_run": bool(payload.get("dry_run", False)),
             "seen": 0,
         }
         with self.state.lock:
@@ -1868,6 +2001,30 @@ class ControlMiddleware:
             self.state.health_overrides.clear()
         return {"ok": True}
 
+    def _denied(self) -> dict[str, Any]:
+        with self.state.lock:
+            return {"actions": list(self.state.denied)}
+
+    def _deny(self, payload: dict[str, Any]) -> dict[str, Any]:
+        actions = payload.get("actions")
+        if not isinstance(actions, list) or not actions:
+            raise ValueError("deny needs 'actions': a non-empty list of IAM actions (service:Action)")
+        for action in actions:
+            if not isinstance(action, str) or not re.fullmatch(r"[A-Za-z0-9*?-]+:[A-Za-z0-9*?]+", action):
+                raise ValueError(f"not an IAM action (service:Action): {action!r}")
+        with self.state.lock:
+            known = {a.lower() for a in self.state.denied}
+            for action in actions:
+                if action.lower() not in known:
+                    known.add(action.lower())
+                    self.state.denied.append(action)
+        return self._denied()
+
+    def _clear_denied(self) -> dict[str, Any]:
+        with self.state.lock:
+            self.state.denied.clear()
+        return {"ok": True}
+
     def _reset(self) -> dict[str, Any]:
         from moto.moto_api._internal import moto_api_backend
 
@@ -1929,6 +2086,7 @@ def main(argv: list[str] | None = None) -> int:
     STATE.default_initial_health_reads = STATE.initial_health_reads = args.initial_health_reads
     if not args.pristine:
         apply_corrections()
+        ec2_actions_without_dry_run()  # load the EC2 model before serving
 
     server = make_server(
         args.host,

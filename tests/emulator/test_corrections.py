@@ -5,7 +5,7 @@ AWS's documented behaviour, and against the same launcher with --pristine,
 asserting that plain moto departs from it. If a correction were removed, its
 first test would fail; if moto fixed the departure upstream, the second would
 fail and tell us the correction can go. The control endpoints (calls log,
-faults, hold, reset, config) are tested too.
+faults, hold, reset, config, IAM denials) are tested too.
 
 One corrected and one pristine launcher run per module (subprocesses on
 loopback, --port 0, ready line parsed); every test starts from
@@ -805,6 +805,7 @@ def test_i_dry_run_answers_dry_run_operation_and_applies_nothing(aws: Emulator) 
     for call in calls:
         err = error_of(call)
         assert (code_of(err), status_of(err)) == ("DryRunOperation", 412)
+        assert err.response["Error"]["Message"] == "Request would have succeeded, but DryRun flag is set."
     assert snapshot() == before
 
 
@@ -819,6 +820,115 @@ def test_i_pristine_applies_dry_run_writes(moto: Emulator) -> None:
         except ClientError as err:
             assert code_of(err) == "DryRunOperation"
     assert moto_applied >= 3 and snapshot() != before
+
+
+def forced_dry_run(client: Any, action: str) -> None:
+    """Send `action` with DryRun=true although its API has no DryRun (no SDK
+    would: botocore refuses the parameter, the Rust SDK has no setter)."""
+
+    def add_dry_run(params: dict[str, Any], **_: Any) -> None:
+        params["body"]["DryRun"] = "true"
+
+    client.meta.events.register_first(f"before-call.ec2.{action}", add_dry_run)
+
+
+def ipv6_dry_run_setup(emu: Emulator) -> tuple[str, str, str, str]:
+    """(IPv4-only VPC, its subnet, route table of a dual-stack VPC, its IGW)."""
+    ec2 = emu.ec2
+    v4_vpc, _ = new_vpc(ec2, cidr="10.1.0.0/16", ipv6=False)
+    subnet_id, _ = new_subnet(ec2, v4_vpc, "10.1.1.0/24")
+    _, igw, _, route_table = routing_setup(emu)
+    return v4_vpc, subnet_id, route_table, igw
+
+
+def dry_run_client(emu: Emulator) -> Any:
+    """An EC2 client of `emu` whose AssociateVpcCidrBlock and ModifySubnetAttribute
+    carry DryRun=true."""
+    ec2 = boto3.client(
+        "ec2",
+        region_name=REGION,
+        endpoint_url=emu.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=30),
+    )
+    for action in ("AssociateVpcCidrBlock", "ModifySubnetAttribute"):
+        forced_dry_run(ec2, action)
+    return ec2
+
+
+def test_i_ipv6_dry_runs_apply_nothing_and_are_not_mutating(aws: Emulator) -> None:
+    v4_vpc, subnet_id, route_table, igw = ipv6_dry_run_setup(aws)
+    aws.control("POST", "calls/clear")
+
+    err = error_of(
+        aws.ec2.create_route, RouteTableId=route_table, DestinationIpv6CidrBlock="::/0", GatewayId=igw, DryRun=True
+    )
+    assert (code_of(err), status_of(err)) == ("DryRunOperation", 412)
+    err = error_of(aws.ec2.create_egress_only_internet_gateway, VpcId=v4_vpc, DryRun=True)
+    assert (code_of(err), status_of(err)) == ("DryRunOperation", 412)
+    # Actions whose API has no DryRun: AWS rejects the unknown parameter.
+    forced = dry_run_client(aws)
+    err = error_of(forced.associate_vpc_cidr_block, VpcId=v4_vpc, AmazonProvidedIpv6CidrBlock=True)
+    assert (code_of(err), status_of(err)) == ("UnknownParameter", 400)
+    assert err.response["Error"]["Message"] == "The parameter DryRun is not recognized"
+    err = error_of(forced.modify_subnet_attribute, SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
+    assert (code_of(err), status_of(err)) == ("UnknownParameter", 400)
+
+    calls = aws.control("GET", "calls")["calls"]
+    assert calls == [
+        {"service": "ec2", "action": action, "mutating": False, "status": status, "dry_run": True}
+        for action, status in [
+            ("CreateRoute", 412),
+            ("CreateEgressOnlyInternetGateway", 412),
+            ("AssociateVpcCidrBlock", 400),
+            ("ModifySubnetAttribute", 400),
+        ]
+    ]
+    assert vpc_ipv6(aws.ec2, v4_vpc) == []
+    assert default_v6_route(aws.ec2, route_table) == []
+    assert subnet_of(aws.ec2, subnet_id)["MapPublicIpOnLaunch"] is False
+    gateways = aws.ec2.describe_egress_only_internet_gateways(
+        Filters=[{"Name": "attachment.vpc-id", "Values": [v4_vpc]}]
+    )["EgressOnlyInternetGateways"]
+    assert gateways == []
+
+
+def test_i_pristine_applies_ipv6_dry_runs(moto: Emulator) -> None:
+    v4_vpc, subnet_id, route_table, igw = ipv6_dry_run_setup(moto)
+    moto.ec2.create_route(RouteTableId=route_table, DestinationIpv6CidrBlock="::/0", GatewayId=igw, DryRun=True)
+    forced = dry_run_client(moto)
+    forced.associate_vpc_cidr_block(VpcId=v4_vpc, AmazonProvidedIpv6CidrBlock=True)
+    forced.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
+    assert len(vpc_ipv6(moto.ec2, v4_vpc)) == 1
+    assert len(default_v6_route(moto.ec2, route_table)) == 1
+    assert subnet_of(moto.ec2, subnet_id)["MapPublicIpOnLaunch"] is True
+
+
+def test_i_faults_count_dry_runs_only_when_asked(aws: Emulator) -> None:
+    _, igw, _, route_table = routing_setup(aws)
+    aws.control("POST", "faults", {"action": "CreateRoute", "code": "InternalError"})
+    aws.control("POST", "faults", {"action": "CreateRoute", "code": "RequestLimitExceeded", "dry_run": True})
+    route = {"RouteTableId": route_table, "DestinationIpv6CidrBlock": "::/0", "GatewayId": igw}
+    err = error_of(aws.ec2.create_route, DryRun=True, **route)
+    assert (code_of(err), status_of(err)) == ("RequestLimitExceeded", 503)
+    err = error_of(aws.ec2.create_route, DryRun=True, **route)  # the plain fault is not due on a dry run
+    assert code_of(err) == "DryRunOperation"
+    err = error_of(aws.ec2.create_route, **route)
+    assert (code_of(err), status_of(err)) == ("InternalError", 500)
+    assert default_v6_route(aws.ec2, route_table) == []
+    aws.ec2.create_route(**route)
+    assert len(default_v6_route(aws.ec2, route_table)) == 1
+
+
+def test_i_dry_runs_are_not_held(aws: Emulator) -> None:
+    _, igw, _, route_table = routing_setup(aws)
+    aws.control("POST", "hold", {"mutation": 1, "when": "before"})
+    route = {"RouteTableId": route_table, "DestinationIpv6CidrBlock": "::/0", "GatewayId": igw}
+    assert code_of(error_of(aws.ec2.create_route, DryRun=True, **route)) == "DryRunOperation"
+    assert aws.control("GET", "hold")["held"] is False
+    assert aws.control("GET", "hold")["armed"] is True
+    aws.control("POST", "release")
 
 
 # ---------------------------------------------------------------------------
@@ -1446,6 +1556,92 @@ def test_l_initial_health_reads_flag() -> None:
 
 
 # ---------------------------------------------------------------------------
+# IAM denial emulation (/_emulator/deny)
+# ---------------------------------------------------------------------------
+
+
+def test_deny_ec2_action_with_and_without_dry_run(aws: Emulator) -> None:
+    v4_vpc, subnet_id, route_table, igw = ipv6_dry_run_setup(aws)
+    assert aws.control("POST", "deny", {"actions": ["ec2:CreateRoute"]}) == {"actions": ["ec2:CreateRoute"]}
+    aws.control("POST", "calls/clear")
+    route = {"RouteTableId": route_table, "DestinationIpv6CidrBlock": "::/0", "GatewayId": igw}
+
+    for dry_run in (True, False):
+        err = error_of(aws.ec2.create_route, DryRun=dry_run, **route)
+        assert (code_of(err), status_of(err)) == ("UnauthorizedOperation", 403)
+        assert err.response["Error"]["Message"] == "You are not authorized to perform this operation."
+    assert default_v6_route(aws.ec2, route_table) == []
+
+    # Other actions are allowed: a dry run still answers DryRunOperation, a real call applies.
+    err = error_of(aws.ec2.create_egress_only_internet_gateway, VpcId=v4_vpc, DryRun=True)
+    assert code_of(err) == "DryRunOperation"
+    aws.ec2.associate_vpc_cidr_block(VpcId=v4_vpc, AmazonProvidedIpv6CidrBlock=True)
+    assert len(vpc_ipv6(aws.ec2, v4_vpc)) == 1
+
+    calls = [c for c in aws.control("GET", "calls")["calls"] if c["action"] == "CreateRoute"]
+    assert calls == [
+        {"service": "ec2", "action": "CreateRoute", "mutating": False, "status": 403, "dry_run": True, "denied": True},
+        {"service": "ec2", "action": "CreateRoute", "mutating": False, "status": 403, "denied": True},
+    ]
+    assert subnet_id
+
+
+def test_deny_elbv2_action(aws: Emulator) -> None:
+    subnets = load_balancer_subnets(aws, ipv6=True)
+    arn = aws.elbv2.create_load_balancer(Name="lb", Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
+    aws.control("POST", "deny", {"actions": ["elasticloadbalancing:SetIpAddressType"]})
+    err = error_of(aws.elbv2.set_ip_address_type, LoadBalancerArn=arn, IpAddressType="dualstack")
+    assert (code_of(err), status_of(err)) == ("AccessDenied", 403)
+    assert err.response["Error"]["Message"] == (
+        "User: arn:aws:iam::123456789012:user/test is not authorized to perform: "
+        "elasticloadbalancing:SetIpAddressType"
+    )
+    assert err.response["Error"]["Type"] == "Sender"  # ELBv2's error shape
+    assert describe_lb(aws, arn)["IpAddressType"] == "ipv4"
+    assert aws.control("GET", "calls")["calls"][-2] == {
+        "service": "elasticloadbalancing",
+        "action": "SetIpAddressType",
+        "mutating": False,
+        "status": 403,
+        "denied": True,
+    }
+
+    # reset allows it again
+    assert aws.control("GET", "deny") == {"actions": ["elasticloadbalancing:SetIpAddressType"]}
+    aws.control("POST", "reset")
+    assert aws.control("GET", "deny") == {"actions": []}
+    subnets = load_balancer_subnets(aws, ipv6=True)
+    arn = aws.elbv2.create_load_balancer(Name="lb", Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
+    assert aws.elbv2.set_ip_address_type(LoadBalancerArn=arn, IpAddressType="dualstack")["IpAddressType"] == "dualstack"
+
+
+def test_deny_wildcards_service_match_and_clear(aws: Emulator) -> None:
+    vpc_id, _ = new_vpc(aws.ec2, ipv6=False)
+    answer = aws.control("POST", "deny", {"actions": ["EC2:create*", "elasticloadbalancing:DescribeTags"]})
+    assert answer == {"actions": ["EC2:create*", "elasticloadbalancing:DescribeTags"]}
+    aws.control("POST", "deny", {"actions": ["ec2:CREATE*", "ec2:DeleteVpc"]})  # duplicates are kept once
+    assert aws.control("GET", "deny")["actions"] == ["EC2:create*", "elasticloadbalancing:DescribeTags", "ec2:DeleteVpc"]
+    assert code_of(error_of(aws.ec2.create_vpc, CidrBlock="10.9.0.0/16")) == "UnauthorizedOperation"
+    assert code_of(error_of(aws.ec2.create_internet_gateway)) == "UnauthorizedOperation"
+    assert code_of(error_of(aws.ec2.delete_vpc, VpcId=vpc_id)) == "UnauthorizedOperation"
+    aws.ec2.describe_tags()  # ec2:DescribeTags is another action
+    assert code_of(error_of(aws.elbv2.describe_tags, ResourceArns=["arn:aws:elasticloadbalancing:x"])) == "AccessDenied"
+    assert [v["VpcId"] for v in aws.ec2.describe_vpcs()["Vpcs"] if v["VpcId"] == vpc_id] == [vpc_id]
+
+    assert aws.control("POST", "deny/clear") == {"ok": True}
+    assert aws.control("GET", "deny") == {"actions": []}
+    aws.ec2.delete_vpc(VpcId=vpc_id)
+
+
+def test_pristine_honours_denials(moto: Emulator) -> None:
+    moto.control("POST", "deny", {"actions": ["ec2:CreateVpc"]})
+    for dry_run in (True, False):
+        err = error_of(moto.ec2.create_vpc, CidrBlock="10.0.0.0/16", DryRun=dry_run)
+        assert (code_of(err), status_of(err)) == ("UnauthorizedOperation", 403)
+    assert moto.ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.0.0.0/16"]}])["Vpcs"] == []
+
+
+# ---------------------------------------------------------------------------
 # Control endpoints
 # ---------------------------------------------------------------------------
 
@@ -1617,7 +1813,23 @@ def test_control_api_errors(aws: Emulator) -> None:
         ("POST", "faults", {"nth": 1}, 400),
         ("POST", "hold", {"mutation": 0}, 400),
         ("POST", "hold", {"mutation": 1, "when": "later"}, 400),
+        ("POST", "deny", {}, 400),
+        ("POST", "deny", {"actions": []}, 400),
+        ("POST", "deny", {"actions": ["CreateRoute"]}, 400),
+        ("POST", "deny", {"actions": [42]}, 400),
+        ("GET", "deny/clear", None, 405),
     ]:
         with pytest.raises(urllib.error.HTTPError) as info:
             aws.control(method, path, body)
         assert info.value.code == code, (method, path)
+
+
+def test_calls_log_names_json_protocol_actions(aws: Emulator) -> None:
+    """ECS speaks a JSON protocol: its action is in the X-Amz-Target header,
+    not an Action parameter, and the calls log must still name it."""
+    aws.control("POST", "calls/clear")
+    ecs = aws.client("ecs")
+    ecs.list_clusters()
+    ecs.create_cluster(clusterName="logged")
+    calls = [c for c in aws.control("GET", "calls")["calls"] if c["service"] == "ecs"]
+    assert [c["action"] for c in calls] == ["ListClusters", "CreateCluster"]
