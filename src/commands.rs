@@ -548,7 +548,9 @@ async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure
     }
     let run_id = new_run_id();
     let events = run_log(g, &rb, &run_id, s.events.as_ref())?;
-    let pilot = s.progress.clone().map(TerminalPilot::new).or_else(|| prompt::can_ask().then(|| TerminalPilot::new(Arc::new(ProgressReporter::new()))));
+    // Asked before every step when interactive, else before `confirm: true`
+    // steps only, and only when someone can answer.
+    let pilot = prompt::can_ask().then(|| TerminalPilot::new(s.progress.clone().unwrap_or_default()));
     let mut engine = Engine::new(s.aws(), &events, journal, run_id, vpc_id.clone());
     engine.workdir = runbook_dir(&rb);
     engine.pilot = pilot.as_ref().map(|p| p as &dyn crate::engine::pilot::Pilot);

@@ -180,3 +180,26 @@ fn interactive_without_a_terminal_is_refused() {
     assert!(stderr(&out).contains("needs a terminal"), "{}", stderr(&out));
     assert_eq!(emu.mutating_calls(), Vec::<String>::new());
 }
+
+#[test]
+fn a_confirm_step_stops_even_with_yes() {
+    let emu = Emulator::start();
+    emu.seed_incident();
+    let ws = Workspace::new();
+    let text = std::fs::read_to_string(root().join("runbooks/incident.yaml")).unwrap().replace("  - id: public-route\n", "  - id: public-route\n    confirm: true\n");
+    let rb = ws.runbook("incident.yaml", &text);
+    let t = Tmux::start(ws.dir.path(), &emu, &format!("apply --yes {}", rb.display()));
+    let screen = t.wait_prompt("Apply step public-route?", None);
+    assert!(screen.contains("marked confirm: true"), "{screen}");
+    assert!(!screen.contains("Apply step vpc-ipv6?") && !screen.contains("Apply step subnets?"), "only the confirm step asks:\n{screen}");
+    t.keys(&["Enter"]);
+    assert_eq!(t.exit_code(), 0, "{}", t.screen());
+    // Without a terminal, --yes approves it, with a warning.
+    emu.reset();
+    emu.seed_incident();
+    let ws2 = Workspace::new();
+    let rb2 = ws2.runbook("incident.yaml", &text);
+    let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb2));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("step public-route is marked `confirm: true`; no terminal to ask on, approved by --yes"), "{}", stderr(&out));
+}

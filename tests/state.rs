@@ -82,12 +82,23 @@ fn the_lock_names_its_holder_and_a_lost_answer_is_reconciled() {
     assert!(emu.fingerprint(&vpc).iter().any(|l| l.contains("public-1a ipv6=[\"#1:associated\"]")));
 }
 
+/// Every file under the state directory (the journal, the lock, the runs'
+/// logs in `logs/`).
+fn state_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() { out.extend(state_files(&p)) } else { out.push(p) }
+    }
+    out.sort();
+    out
+}
+
 /// Run every command against a damaged journal: each must exit 6 naming the
 /// file and line, send no mutating call, and leave the file byte for byte.
 fn assert_refused(emu: &Emulator, ws: &Workspace, rb: &std::path::Path, file: &std::path::Path, want: &str, commands: &[&[&str]]) {
-    let before: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(ws.state_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
+    let before: Vec<(std::path::PathBuf, Vec<u8>)> = state_files(&ws.state_dir())
+        .into_iter()
         .filter(|p| p.file_name().unwrap() != "lock")
         .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
         .collect();
@@ -203,8 +214,10 @@ fn no_secrets_in_output_logs_or_state() {
         }
     }
     assert!(seen > 10_000, "trace logging produced output to search ({seen} bytes)");
-    for entry in std::fs::read_dir(ws.state_dir()).unwrap() {
-        let p = entry.unwrap().path();
+    let files = state_files(&ws.state_dir());
+    assert!(files.iter().any(|p| p.starts_with(ws.state_dir().join("logs"))), "the runs' logs are searched too: {files:?}");
+    assert_eq!(std::fs::metadata(ws.state_dir().join("logs")).unwrap().permissions().mode() & 0o777, 0o700);
+    for p in files {
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(!text.contains(SECRET) && !text.contains(TOKEN), "a credential leaked into {}", p.display());
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;

@@ -229,18 +229,18 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
 
     // 3. Routes.
     let default_v4 = |t: &crate::aws::RouteTable| t.routes.iter().find(|r| r.destination_v4.as_deref() == Some("0.0.0.0/0")).map(|r| r.target.clone());
-    let public: Vec<String> = net
-        .route_tables
-        .iter()
-        .filter(|t| matches!(default_v4(t), Some(RouteTarget::InternetGateway(_))))
-        .map(|t| reference(&t.id, t.name.as_deref(), &table_names))
-        .collect();
-    let private: Vec<String> = net
-        .route_tables
-        .iter()
-        .filter(|t| matches!(default_v4(t), Some(RouteTarget::NatGateway(_))))
-        .map(|t| reference(&t.id, t.name.as_deref(), &table_names))
-        .collect();
+    let tables_to = |nat: bool| -> Vec<String> {
+        net.route_tables
+            .iter()
+            .filter(|t| match default_v4(t) {
+                Some(RouteTarget::InternetGateway(_)) => !nat,
+                Some(RouteTarget::NatGateway(_)) => nat,
+                _ => false,
+            })
+            .map(|t| reference(&t.id, t.name.as_deref(), &table_names))
+            .collect()
+    };
+    let (public, private) = (tables_to(false), tables_to(true));
     if !public.is_empty() {
         let _ = writeln!(y, "\n  - id: {}", ids.take("public-routes".into()));
         let _ = writeln!(y, "    # These tables send 0.0.0.0/0 to the internet gateway: ::/0 goes there too.");

@@ -285,6 +285,9 @@ impl<'a> Engine<'a> {
         let net = self.snapshot(scope).await.map_err(StepError::from)?;
         let mut pending: VecDeque<Change> = step.spec.step().check(&net)?.into();
         let is_gate_step = matches!(step.spec, crate::steps::StepSpec::HealthGate(_));
+        if step.confirm && self.pilot.is_none() && (!pending.is_empty() || is_gate_step) {
+            self.events.emit(Event::Warning { message: format!("step {} is marked `confirm: true`; no terminal to ask on, approved by --yes", step.id) });
+        }
         if let Some(pilot) = self.pilot.filter(|_| self.interactive || step.confirm)
             && (!pending.is_empty() || is_gate_step)
         {

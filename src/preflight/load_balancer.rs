@@ -2,7 +2,7 @@
 //! `load_balancer_ip_type` step runs.
 
 use super::{Finding, Severity};
-use crate::aws::{label, AssocState, Direction, LoadBalancer, Network, SecurityGroup};
+use crate::aws::{Direction, LoadBalancer, Network, SecurityGroup};
 use crate::steps::load_balancer_ip_type::Spec;
 use crate::steps::resolve;
 
@@ -23,12 +23,7 @@ pub fn before_step(spec: &Spec, net: &Network) -> Vec<Finding> {
         return Vec::new();
     }
     let mut out = Vec::new();
-    let lacking: Vec<String> = lb
-        .subnet_ids
-        .iter()
-        .filter(|id| !net.subnet(id).and_then(|s| s.ipv6_block()).is_some_and(|b| matches!(b.state, AssocState::Associated | AssocState::Planned)))
-        .map(|id| net.subnet(id).map_or_else(|| id.clone(), |s| label(&s.id, s.name.as_deref())))
-        .collect();
+    let lacking = crate::steps::load_balancer_ip_type::subnets_without_block(lb, net);
     if !lacking.is_empty() {
         out.push(finding(
             SUBNET_NO_IPV6,

@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{resolve, Description, Outcome, Step, StepCx, StepError};
-use crate::aws::{label, AssocState, Network, Scope};
+use crate::aws::{label, AssocState, LoadBalancer, Network, Scope};
 use crate::runbook::{Pos, Ref, ValidateCx};
 
 pub const TYPES: &[&str] = &["ipv4", "dualstack", "dualstack-without-public-ipv4"];
@@ -53,6 +53,16 @@ impl Spec {
     }
 }
 
+/// The load balancer's subnets that have (or, in a plan, will have) no
+/// *associated* IPv6 block: AWS rejects dual-stack while any is left.
+pub fn subnets_without_block(lb: &LoadBalancer, net: &Network) -> Vec<String> {
+    lb.subnet_ids
+        .iter()
+        .filter(|id| !net.subnet(id).and_then(|s| s.ipv6_block()).is_some_and(|b| matches!(b.state, AssocState::Associated | AssocState::Planned)))
+        .map(|id| net.subnet(id).map_or_else(|| id.clone(), |s| label(&s.id, s.name.as_deref())))
+        .collect()
+}
+
 impl Step for Spec {
     fn iam_actions(&self) -> Vec<&'static str> {
         vec!["elasticloadbalancing:SetIpAddressType"]
@@ -73,14 +83,7 @@ impl Step for Spec {
         }
         let at = self.load_balancer.at;
         if self.ip_address_type != "ipv4" {
-            let lacking: Vec<String> = lb
-                .subnet_ids
-                .iter()
-                .filter(|id| {
-                    !net.subnet(id).and_then(|s| s.ipv6_block()).is_some_and(|b| matches!(b.state, AssocState::Associated | AssocState::Planned))
-                })
-                .map(|id| net.subnet(id).map_or_else(|| id.clone(), |s| label(&s.id, s.name.as_deref())))
-                .collect();
+            let lacking = subnets_without_block(lb, net);
             if !lacking.is_empty() {
                 return Err(StepError::precondition(
                     at,
