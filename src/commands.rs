@@ -72,7 +72,10 @@ type Result<T> = std::result::Result<T, Fail>;
 
 /// Run a parsed command line; returns the exit code.
 pub fn main(cli: Cli) -> i32 {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DUALSTACK_LOG").unwrap_or_else(|_| "warn".into());
+    // aws-config's own warnings (no region from IMDS, a credential provider
+    // that failed before another succeeded) are debug dumps; the error that
+    // matters is reported by the command. DUALSTACK_LOG shows everything.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DUALSTACK_LOG").unwrap_or_else(|_| "warn,aws_config=error".into());
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match rt.block_on(run(cli)) {
