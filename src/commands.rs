@@ -549,6 +549,7 @@ async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure
         eprint!("{}", crate::plan::render_text(&plan));
         confirm(yes, &format!("Apply {} change(s) to {vpc_id}?", plan.change_count()))?;
     }
+    let prompted = interactive || !yes;
     let run_id = new_run_id();
     let events = run_log(g, &rb, &run_id, s.events.as_ref())?;
     // Asked before every step when interactive, else before `confirm: true`
@@ -558,6 +559,11 @@ async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure
     engine.workdir = runbook_dir(&rb);
     engine.pilot = pilot.as_ref().map(|p| p as &dyn crate::engine::pilot::Pilot);
     engine.interactive = interactive;
+    if !prompted {
+        // Read moments ago: the first step need not read it again. (After a
+        // prompt, a person may have taken minutes: read afresh.)
+        engine.known = Some((plan.live, Scope::ALL));
+    }
     stop_on_signal(&engine);
     let report = engine.run(&rb, "apply", &[], on_failure).await?;
     Ok(finish(report, &vpc_id))

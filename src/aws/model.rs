@@ -526,6 +526,16 @@ impl Scope {
         }
     }
 
+    /// What `self` covers and `other` does not.
+    pub fn minus(self, other: Scope) -> Scope {
+        Scope {
+            network: self.network && !other.network,
+            subnets: self.subnets && !other.subnets,
+            load_balancing: self.load_balancing && !other.load_balancing,
+            compute: self.compute && !other.compute,
+        }
+    }
+
     pub fn union(self, other: Scope) -> Scope {
         Scope {
             network: self.network || other.network,

@@ -98,6 +98,12 @@ pub struct Engine<'a> {
     /// failure only when `interactive`.
     pub pilot: Option<&'a dyn Pilot>,
     pub interactive: bool,
+    /// What this run last knew of the VPC, and which parts of it are
+    /// current: each step verifies what it changed, so the next step starts
+    /// from this instead of reading everything again (a part a step changed
+    /// but did not read back is dropped from the scope). Seeded by `apply`
+    /// with the preflight's read when no prompt stood in between.
+    pub known: Option<(Network, Scope)>,
     applied: usize,
     undone: usize,
 }
@@ -123,6 +129,7 @@ impl<'a> Engine<'a> {
             workdir: std::path::PathBuf::from("."),
             pilot: None,
             interactive: false,
+            known: None,
             applied: 0,
             undone: 0,
         }
@@ -282,7 +289,12 @@ impl<'a> Engine<'a> {
         self.record(Record::StepStarted { step: step.id.clone(), kind: kind.to_string() })?;
         self.events.emit(Event::StepStarted { step: step.id.to_string(), kind: kind.to_string() });
         let scope = step.spec.step().scope();
-        let net = self.snapshot(scope).await.map_err(StepError::from)?;
+        let net = match self.known.take() {
+            // Read only what the previous steps did not leave current.
+            Some((known, current)) => self.aws.refresh(&self.vpc_id, &known, scope.minus(current)).await,
+            None => self.snapshot(scope).await,
+        }
+        .map_err(StepError::from)?;
         let mut pending: VecDeque<Change> = step.spec.step().check(&net)?.into();
         let is_gate_step = matches!(step.spec, crate::steps::StepSpec::HealthGate(_));
         if step.confirm && self.pilot.is_none() && (!pending.is_empty() || is_gate_step) {
@@ -358,7 +370,10 @@ impl<'a> Engine<'a> {
                 break;
             }
         }
-        self.verify(step, &net, touched).await?;
+        let net = self.verify(step, net, touched).await?;
+        // Parts this step changed outside what it reads are no longer known.
+        let current = scope.minus(touched.minus(scope));
+        self.known = Some((net, current));
         if step.gate.is_some() && !gated && (count > 0 || is_gate_step || self.journal.gate_pending(&self.run_id, &step.id)) {
             self.run_gate(step).await?;
         }
@@ -428,7 +443,7 @@ impl<'a> Engine<'a> {
     /// Read back until nothing is missing and the step's resources settled.
     /// Only what the step's changes can have modified (`touched`) is read
     /// again; the rest comes from `net`, the step's last read.
-    async fn verify(&self, step: &RunbookStep, net: &Network, touched: Scope) -> Result<(), StepError> {
+    async fn verify(&self, step: &RunbookStep, net: Network, touched: Scope) -> Result<Network, StepError> {
         let spec = step.spec.step();
         let vpc = self.vpc_id.as_str();
         let aws = self.aws;
@@ -436,25 +451,30 @@ impl<'a> Engine<'a> {
         let mut part = touched.intersect(scope);
         if part == Scope::NONE {
             // Nothing changed since the last read: it may already say all.
-            if spec.check(net).is_ok_and(|m| m.is_empty()) && matches!(spec.settled(net), Probe::Ready) {
-                return Ok(());
+            if spec.check(&net).is_ok_and(|m| m.is_empty()) && matches!(spec.settled(&net), Probe::Ready) {
+                return Ok(net);
             }
             part = scope;
         }
+        let last = std::sync::Mutex::new(None);
+        let (prev, last_ref) = (&net, &last);
         self.verify_waiter
             .until(&format!("step {} to verify", step.id), || async move {
-                let net = aws.refresh(vpc, net, part).await?;
-                let missing = match spec.check(&net) {
+                let fresh = aws.refresh(vpc, prev, part).await?;
+                let missing = match spec.check(&fresh) {
                     Ok(m) => m,
                     Err(e) => return Ok(Probe::Terminal(e.to_string())),
                 };
-                if let Some(first) = missing.first() {
-                    return Ok(Probe::Pending(format!("still missing: {}", first.describe())));
-                }
-                Ok(spec.settled(&net))
+                let probe = match missing.first() {
+                    Some(first) => Probe::Pending(format!("still missing: {}", first.describe())),
+                    None => spec.settled(&fresh),
+                };
+                *last_ref.lock().expect("not poisoned") = Some(fresh);
+                Ok(probe)
             })
             .await
-            .map_err(|e| StepError::Verify(e.to_string()))
+            .map_err(|e| StepError::Verify(e.to_string()))?;
+        Ok(last.into_inner().expect("not poisoned").unwrap_or(net))
     }
 
     async fn apply_change(&mut self, step: &StepId, change: &Change) -> Result<(), StepFailure> {

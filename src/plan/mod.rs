@@ -30,6 +30,9 @@ pub struct Plan {
     pub findings: Vec<Finding>,
     /// The public IPv4 bill before and after.
     pub cost: Cost,
+    /// The live state the plan was made from (`apply` starts from it).
+    #[serde(skip)]
+    pub live: Network,
 }
 
 impl Plan {
@@ -66,7 +69,7 @@ pub fn build(runbook: &Runbook, live: Network) -> Result<Plan, Blocked> {
     findings.extend(preflight::at_end(&live, &net));
     let needs_nat = findings.iter().any(|f| f.id == preflight::dns64::ID);
     let cost = preflight::cost::estimate(&live, &net, needs_nat);
-    Ok(Plan { runbook: runbook.name.clone(), vpc: crate::aws::label(&net.vpc.id, net.vpc.name.as_deref()), steps, findings, cost })
+    Ok(Plan { runbook: runbook.name.clone(), vpc: crate::aws::label(&net.vpc.id, net.vpc.name.as_deref()), steps, findings, cost, live })
 }
 
 /// Project one step onto `net`: every change it would make, in order.
