@@ -486,6 +486,19 @@ fn finish(report: Report, vpc_id: &str) -> i32 {
             eprintln!("{vpc_id}: rolled back {} change{}; every attribute the journal recorded is back to its prior value", report.changes_undone, if report.changes_undone == 1 { "" } else { "s" });
             exit::SUCCESS
         }
+        RunOutcome::RolledBack if report.rolled_back_step.is_some() => {
+            let health = report.failure.as_ref().is_some_and(|f| matches!(f.error, StepError::Gate(_)));
+            if let Some(f) = &report.failure {
+                eprintln!("error: step `{}` failed: {}", f.step, f.error);
+            }
+            eprintln!(
+                "rolled back step `{}` ({} change{}); the steps before it stay in effect. `dualstack rollback` undoes them; `dualstack apply` runs the runbook again (steps in effect change nothing).",
+                report.rolled_back_step.as_ref().expect("matched"),
+                report.changes_undone,
+                if report.changes_undone == 1 { "" } else { "s" }
+            );
+            if health { exit::HEALTH_FAILED } else { exit::STEP_FAILED }
+        }
         RunOutcome::RolledBack => {
             let health = report.failure.as_ref().is_some_and(|f| matches!(f.error, StepError::Gate(_)));
             if let Some(f) = &report.failure {
@@ -676,6 +689,8 @@ fn step_state(state: &crate::engine::journal::JournalState, run: &crate::engine:
     let unconfirmed = mine.iter().any(|c| c.status == ChangeStatus::Unconfirmed && c.run == run.run_id);
     let label = if unconfirmed {
         "interrupted mid-change"
+    } else if run.skipped_steps.contains(id) {
+        "skipped at the prompt"
     } else if run.failed_step.as_ref().is_some_and(|(s, _)| s == id) {
         "failed"
     } else if run.done_steps.contains(id) {

@@ -80,6 +80,7 @@ fn rollback_step_policy_undoes_only_the_failing_step() {
     let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb));
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     assert!(stderr(&out).contains("exit 1: nope"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the steps before it stay in effect"), "not 'back where it was': {}", stderr(&out));
     let after = emu.fingerprint(&vpc);
     // Earlier steps stay; the failing step's rules are gone.
     assert!(after.iter().any(|l| l == "route public ::/0 -> igw"), "{after:#?}");

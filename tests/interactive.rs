@@ -158,6 +158,10 @@ fn details_skip_and_abort_at_the_prompts() {
     // The run is paused: status says so, and resume or rollback continue it.
     let out = run(dualstack(&emu).arg("status").arg(&rb));
     assert!(stdout(&out).contains("paused"), "{}", stdout(&out));
+    let status = stdout(&out);
+    let line = |step: &str| status.lines().find(|l| l.trim_start().starts_with(step)).unwrap_or_else(|| panic!("{status}")).to_string();
+    assert!(line("subnets").contains("skipped at the prompt"), "{status}");
+    assert!(line("vpc-ipv6").contains("done"), "{status}");
     // The run's events were logged, one JSON object per line.
     let logs: Vec<_> = std::fs::read_dir(ws.state_dir().join("logs")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(logs.len(), 1, "{logs:?}");
@@ -202,4 +206,43 @@ fn a_confirm_step_stops_even_with_yes() {
     let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb2));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stderr(&out).contains("step public-route is marked `confirm: true`; no terminal to ask on, approved by --yes"), "{}", stderr(&out));
+}
+
+#[test]
+fn retry_runs_the_failed_gate_again_before_anything_moves_then_roll_back_this_step() {
+    let emu = Emulator::start();
+    let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
+    let (_app, port) = App::gunicorn("0.0.0.0");
+    let ws = Workspace::new();
+    let text = std::fs::read_to_string(root().join("runbooks/incident-cutover.yaml"))
+        .unwrap()
+        .replace("[::1]:8000/", &format!("[::1]:{port}/"))
+        .replace("interval: 1s, healthy_threshold: 2", "interval: 100ms, healthy_threshold: 1");
+    let rb = ws.runbook("incident-cutover.yaml", &text);
+    emu.clear_calls();
+    let t = Tmux::start(ws.dir.path(), &emu, &format!("apply {}", rb.display()));
+    for step in ["vpc-ipv6", "subnets", "public-route", "security-groups", "backend-addresses", "alb"] {
+        t.wait_prompt(&format!("Apply step {step}?"), None);
+        t.keys(&["Enter"]);
+    }
+    t.wait_prompt("Step alb failed. What now?", None);
+    t.keys(&["Down", "Down", "Enter"]); // retry the step
+    // The gate is observed again and fails again; nothing else was sent.
+    let screen = t.wait_prompt("Step alb failed. What now?", Some("retrying step alb"));
+    let after_retry = screen.split("retrying step alb").nth(1).unwrap();
+    assert!(after_retry.contains("FAIL site-v6"), "the gate did not run again:\n{screen}");
+    assert_eq!(emu.mutating_calls().iter().filter(|c| *c == "SetIpAddressType").count(), 1, "retry changed something");
+    t.keys(&["Down", "Enter"]); // roll back this step
+    assert_eq!(t.exit_code(), 3, "{}", t.screen());
+    let screen = t.screen();
+    assert!(screen.contains("rolled back step `alb`"), "{screen}");
+    assert!(screen.contains("the steps before it stay in effect"), "{screen}");
+    // The load balancer is IPv4 again; the network half stays dual-stack.
+    let fp = emu.fingerprint(&vpc);
+    assert!(fp.iter().any(|l| l == "lb redash internet-facing ipv4"), "{fp:#?}");
+    assert!(fp.iter().any(|l| l == "route public ::/0 -> igw"), "{fp:#?}");
+    // `rollback` undoes the rest.
+    let out = run(dualstack(&emu).args(["rollback", "--yes"]).arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!emu.fingerprint(&vpc).iter().any(|l| l.contains("::/0")));
 }

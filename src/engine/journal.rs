@@ -50,6 +50,8 @@ pub enum Record {
     /// after a crash showed no trace of it).
     Abandoned { seq: u64, reason: String },
     StepDone { step: StepId },
+    /// Left out at the interactive prompt: counts as done for `resume`.
+    StepSkipped { step: StepId },
     StepFailed { step: StepId, error: String },
     RollbackStarted { reason: String },
     /// One health check result during a gate.
@@ -255,6 +257,8 @@ pub struct RunState {
     pub done_steps: Vec<StepId>,
     pub failed_step: Option<(StepId, String)>,
     pub started_steps: Vec<StepId>,
+    /// Steps a person chose to skip (also in `done_steps`).
+    pub skipped_steps: Vec<StepId>,
 }
 
 /// Everything `resume`, `rollback` and `status` need, derived from the lines
@@ -291,6 +295,7 @@ impl JournalState {
                             done_steps: Vec::new(),
                             failed_step: None,
                             started_steps: Vec::new(),
+                            skipped_steps: Vec::new(),
                         });
                     }
                 }
@@ -329,6 +334,12 @@ impl JournalState {
                 Record::UndoDone { seq } => {
                     if let Some(&i) = index.get(seq) {
                         state.changes[i].status = ChangeStatus::Undone;
+                    }
+                }
+                Record::StepSkipped { step } => {
+                    if let Some(r) = state.last_run.as_mut() {
+                        r.done_steps.push(step.clone());
+                        r.skipped_steps.push(step.clone());
                     }
                 }
                 Record::StepDone { step } => {

@@ -76,6 +76,8 @@ pub struct Report {
     pub changes_undone: usize,
     /// Paused because a person chose to abort at a prompt.
     pub aborted: bool,
+    /// Only this step was rolled back: earlier steps stay in effect.
+    pub rolled_back_step: Option<StepId>,
 }
 
 pub struct Engine<'a> {
@@ -178,6 +180,7 @@ impl<'a> Engine<'a> {
             changes_applied: self.applied,
             changes_undone: self.undone,
             aborted: false,
+            rolled_back_step: None,
         }
     }
 
@@ -191,12 +194,16 @@ impl<'a> Engine<'a> {
                 self.events.emit(Event::StepSkipped { step: step.id.to_string(), reason: "done before the interruption".into() });
                 continue;
             }
+            // After "retry" on a failed gate: the gate again, before the
+            // step moves on (to the next traffic stage, say).
+            let mut gate_first = false;
             loop {
-                let error = match self.run_step(step).await {
+                let error = match self.run_step(step, gate_first).await {
                     Ok(()) => break,
                     Err(StepFailure::Step(e)) => e,
                     Err(StepFailure::Engine(e)) => return Err(e),
                     Err(StepFailure::Skipped) => {
+                        self.record(Record::StepSkipped { step: step.id.clone() })?;
                         self.events.emit(Event::StepSkipped { step: step.id.to_string(), reason: "skipped at the prompt".into() });
                         break;
                     }
@@ -231,6 +238,7 @@ impl<'a> Engine<'a> {
                     match tokio::task::block_in_place(|| pilot.on_failure(&step.id, &error)) {
                         FailureDecision::Retry => {
                             self.events.emit(Event::Warning { message: format!("retrying step {}", step.id) });
+                            gate_first = health;
                             continue;
                         }
                         FailureDecision::RollbackAll => policy = HealthPolicy::RollbackAll,
@@ -245,7 +253,7 @@ impl<'a> Engine<'a> {
                         let (run, id) = (self.run_id.clone(), step.id.clone());
                         let (outcome, undo_failure) =
                             self.undo(&reason, RunOutcome::RolledBack, |c| c.run == run && c.step == id).await?;
-                        Ok(self.report(outcome, Some(failure), undo_failure))
+                        Ok(Report { rolled_back_step: Some(id), ..self.report(outcome, Some(failure), undo_failure) })
                     }
                     HealthPolicy::Pause => {
                         self.record(Record::Ended { outcome: RunOutcome::Paused })?;
@@ -281,9 +289,13 @@ impl<'a> Engine<'a> {
         self.aws.snapshot(&self.vpc_id, scope).await
     }
 
-    async fn run_step(&mut self, step: &RunbookStep) -> Result<(), StepFailure> {
+    async fn run_step(&mut self, step: &RunbookStep, gate_first: bool) -> Result<(), StepFailure> {
         if self.stop.load(Ordering::SeqCst) {
             return Err(StepFailure::Stopped);
+        }
+        if gate_first && step.gate.is_some() {
+            // What is in effect must hold up before anything more changes.
+            self.run_gate(step).await?;
         }
         let kind = step.spec.step().kind();
         self.record(Record::StepStarted { step: step.id.clone(), kind: kind.to_string() })?;
@@ -392,7 +404,7 @@ impl<'a> Engine<'a> {
         self.events.emit(Event::GateStarted {
             step: step.id.to_string(),
             checks: gate.checks.iter().map(|(n, _)| n.clone()).collect(),
-            timeout_secs: (gate.timing.bake + gate.timing.timeout).as_secs(),
+            timeout_secs: gate.timing.deadline().as_secs(),
         });
         let cx = HealthCx { elb: self.aws.elb, workdir: self.workdir.clone() };
         let (journal, events, run) = (&mut self.journal, self.events, self.run_id.clone());

@@ -34,6 +34,14 @@ pub struct Timing {
     pub bake: Duration,
 }
 
+impl Timing {
+    /// How long a gate may take: its timeout, or more when the bake and the
+    /// passing rounds after it need more.
+    pub fn deadline(&self) -> Duration {
+        self.timeout.max(self.bake + self.interval * (self.healthy_threshold + 1))
+    }
+}
+
 impl Default for Timing {
     fn default() -> Self {
         Timing {
@@ -97,8 +105,7 @@ impl Gate {
     pub async fn run(&self, cx: &HealthCx<'_>, mut observe: impl FnMut(&Observation)) -> Result<(), GateFailure> {
         let t = &self.timing;
         let start = Instant::now();
-        // Room for the bake and the passing rounds after it.
-        let deadline = t.timeout.max(t.bake + t.interval * (t.healthy_threshold + 1));
+        let deadline = t.deadline();
         let (mut passes, mut fails) = (0u32, 0u32);
         loop {
             let mut round = Vec::with_capacity(self.checks.len());

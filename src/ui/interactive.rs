@@ -26,6 +26,12 @@ impl TerminalPilot {
 /// Ask on stderr; an interrupted prompt (Ctrl-C, end of input) counts as the
 /// safe choice `fallback`.
 fn choose(prompt: &str, items: &[&str], fallback: usize) -> usize {
+    // Keys typed while AWS was slow (an Enter during a bake) must not answer
+    // a question that was not on the screen yet.
+    // SAFETY: tcflush on stdin only discards pending input.
+    unsafe {
+        libc::tcflush(libc::STDIN_FILENO, libc::TCIFLUSH);
+    }
     let term = Term::stderr();
     Select::new().with_prompt(prompt).items(items).default(0).report(true).interact_on_opt(&term).ok().flatten().unwrap_or(fallback)
 }

@@ -4,9 +4,10 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-/// Whether a person can be asked.
+/// Whether a person can be asked: answers come from stdin, questions go to
+/// stderr, and both must be a terminal.
 pub fn can_ask() -> bool {
-    std::io::stdin().is_terminal()
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
 /// Ask `question [y/N]` on stderr; true only for an explicit yes.
