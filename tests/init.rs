@@ -116,3 +116,66 @@ fn private_route_tables_get_an_egress_only_gateway() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(emu.mutating_calls().contains(&"CreateEgressOnlyInternetGateway".to_string()), "{:?}", emu.mutating_calls());
 }
+
+#[test]
+fn a_group_behind_two_listeners_and_a_udp_load_balancer() {
+    let emu = Emulator::start();
+    let ids = emu.seed_cutover();
+    let vpc = ids["vpc"].as_str().unwrap().to_string();
+    let subnets: Vec<String> = ["public-1a", "public-1c"].iter().map(|s| ids["subnets"][s].as_str().unwrap().to_string()).collect();
+    runtime().block_on(async {
+        use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ForwardActionConfig, LoadBalancerTypeEnum, ProtocolEnum, TargetGroupTuple, TargetTypeEnum};
+        let elb = emu.elb();
+        // The ALB also listens on 8080, forwarding to the same blue/green pair.
+        let (blue, green) = (ids["target_groups"]["blue"].as_str().unwrap(), ids["target_groups"]["green"].as_str().unwrap());
+        let forward = ForwardActionConfig::builder()
+            .target_groups(TargetGroupTuple::builder().target_group_arn(blue).weight(100).build())
+            .target_groups(TargetGroupTuple::builder().target_group_arn(green).weight(0).build())
+            .build();
+        elb.create_listener()
+            .load_balancer_arn(ids["load_balancer"].as_str().unwrap())
+            .protocol(ProtocolEnum::Http)
+            .port(8080)
+            .default_actions(Action::builder().r#type(ActionTypeEnum::Forward).forward_config(forward).build())
+            .send()
+            .await
+            .unwrap();
+        // A DNS service behind an NLB with a UDP listener: cannot be dual-stack.
+        let nlb = elb.create_load_balancer().name("dns").r#type(LoadBalancerTypeEnum::Network).set_subnets(Some(subnets)).send().await.unwrap();
+        let tg = elb
+            .create_target_group()
+            .name("dns-udp")
+            .protocol(ProtocolEnum::Udp)
+            .port(53)
+            .vpc_id(&vpc)
+            .target_type(TargetTypeEnum::Ip)
+            .send()
+            .await
+            .unwrap();
+        elb.create_listener()
+            .load_balancer_arn(nlb.load_balancers()[0].load_balancer_arn().unwrap())
+            .protocol(ProtocolEnum::Udp)
+            .port(53)
+            .default_actions(Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(tg.target_groups()[0].target_group_arn().unwrap()).build())
+            .send()
+            .await
+            .unwrap();
+    });
+    let out = run(dualstack(&emu).args(["init", "--vpc", "redash"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("listener: \"redash:80\"\n      target_groups: [redash-green, redash-blue]"), "{text}");
+    assert!(text.contains("listener: \"redash:8080\"\n      target_groups: [redash-green, redash-blue]"), "the second listener is migrated too:\n{text}");
+    assert!(text.contains("# dns has UDP listeners"), "{text}");
+    assert!(!text.contains("load_balancer: dns") && !text.contains("dns-udp"), "nothing for the UDP load balancer:\n{text}");
+    // One address step and one health check per group, however many listeners.
+    assert_eq!(text.matches("assign_ipv6_addresses:").count(), 1, "{text}");
+    assert_eq!(text.matches("redash-green-v6-healthy: {").count(), 1, "{text}");
+    let ws = Workspace::new();
+    let rb = ws.runbook("redash.yaml", &text);
+    let out = run(dualstack(&emu).arg("plan").arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let plan = stdout(&out);
+    // The 8080 step reuses the groups the 80 step creates: no second CreateTargetGroup.
+    assert_eq!(plan.matches("elasticloadbalancing:CreateTargetGroup").count(), 2, "{plan}");
+}

@@ -96,17 +96,31 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
 
     let subnet_names: Vec<Option<&str>> = net.subnets.iter().map(|s| s.name.as_deref()).collect();
     let table_names: Vec<Option<&str>> = net.route_tables.iter().map(|t| t.name.as_deref()).collect();
-    let sg_names: Vec<Option<&str>> = net.security_groups.iter().map(|g| Some(g.group_name.as_str())).collect();
+    // A group is found by its group name or its Name tag: a reference must be
+    // unique among both.
+    let sg_names: Vec<Option<&str>> =
+        net.security_groups.iter().flat_map(|g| [Some(g.group_name.as_str()), g.name.as_deref().filter(|n| *n != g.group_name)]).collect();
 
+    // Things left out, said as comments at the end of the steps.
+    let mut notes: Vec<String> = Vec::new();
     // The load-balancer half first, because its checks go at the top.
+    let udp = |lb: &crate::aws::LoadBalancer| lb.kind == "network" && lb.listeners.iter().any(|l| l.protocol.contains("UDP"));
     let lbs: Vec<_> = net.load_balancers.iter().filter(|lb| lb.kind != "gateway").collect();
-    // Each listener's IPv4 target groups, in replacement order.
+    // Each listener's IPv4 target groups, in replacement order. A group
+    // behind two listeners is in both steps: the second reuses the
+    // replacement the first created.
     let mut cutovers: Vec<(String, String, Vec<&TargetGroup>, String)> = Vec::new();
-    let mut claimed: HashSet<&str> = HashSet::new();
-    for lb in &lbs {
+    for lb in lbs.iter().filter(|lb| !udp(lb)) {
         for l in &lb.listeners {
+            let actions = || std::iter::once(&l.default_actions).chain(l.rules.iter().map(|r| &r.actions));
+            if actions().any(|a| a.forward.is_some() && a.count > 1) {
+                // The step rewrites forward actions only; an authenticate
+                // action before the forward would be lost.
+                notes.push(format!("{}:{} forwards after another action (authentication): its target groups are left to a hand-written step", lb.name, l.port));
+                continue;
+            }
             let mut weights: BTreeMap<&str, i32> = BTreeMap::new();
-            for f in std::iter::once(&l.default_actions).chain(l.rules.iter().map(|r| &r.actions)).filter_map(|a| a.forward.as_ref()) {
+            for f in actions().filter_map(|a| a.forward.as_ref()) {
                 for g in &f.groups {
                     *weights.entry(g.arn.as_str()).or_default() += g.weight;
                 }
@@ -115,16 +129,12 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
                 .iter()
                 .filter_map(|(arn, w)| net.target_group(arn).map(|g| (g, *w)))
                 .filter(|(g, _)| g.ip_address_type != "ipv6" && matches!(g.target_type.as_str(), "instance" | "ip"))
-                .filter(|(g, _)| !claimed.contains(g.arn.as_str()))
                 .collect();
             if groups.is_empty() {
                 continue;
             }
             // The idle side first: it carries no traffic while it is replaced.
             groups.sort_by_key(|(g, w)| (*w, g.name.clone()));
-            for (g, _) in &groups {
-                claimed.insert(g.arn.as_str());
-            }
             let why = if groups.len() == 2 && groups[0].1 == 0 {
                 format!("Blue/green pair (weighted forward): {} has weight 0 (idle) and goes first, then {}", groups[0].0.name, groups[1].0.name)
             } else if groups.len() > 1 {
@@ -139,31 +149,42 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
     // the group replaced first (the later ones do not exist yet); the step
     // itself waits for each new group's targets to be healthy before it
     // moves traffic to them.
-    let tg_checks: Vec<(String, String)> = cutovers
-        .iter()
-        .filter_map(|(_, _, gs, _)| gs.first())
-        .map(|g| (format!("{}-v6-healthy", slug(&g.name)), replacement_name(&g.name, "-v6")))
-        .collect();
-    let site_checks: Vec<(String, String, String)> = lbs
+    let mut check_names = Ids::default();
+    let mut tg_checks: Vec<(String, String, String)> = Vec::new();
+    for (_, _, gs, _) in &cutovers {
+        let g = gs[0];
+        if !tg_checks.iter().any(|(arn, ..)| arn == &g.arn) {
+            tg_checks.push((g.arn.clone(), check_names.take(format!("{}-v6-healthy", slug(&g.name))), replacement_name(&g.name, "-v6")));
+        }
+    }
+    let tg_check = |arn: &str| tg_checks.iter().find(|(a, ..)| a == arn).map(|(_, name, _)| name.clone()).unwrap_or_default();
+    // The site over IPv6 through the load balancer's own name: over HTTP,
+    // because no certificate names `*.elb.amazonaws.com`.
+    let site_checks: Vec<(String, String, String, bool)> = lbs
         .iter()
         .filter(|lb| lb.kind == "application" && lb.scheme == "internet-facing")
         .filter_map(|lb| {
-            let l = lb.listeners.iter().find(|l| l.protocol == "HTTPS").or_else(|| lb.listeners.iter().find(|l| l.protocol == "HTTP"))?;
-            let scheme = if l.protocol == "HTTPS" { "https" } else { "http" };
-            let default_port = if scheme == "https" { 443 } else { 80 };
+            let l = lb.listeners.iter().find(|l| l.protocol == "HTTP").or_else(|| lb.listeners.iter().find(|l| l.protocol == "HTTPS"))?;
+            let https = l.protocol == "HTTPS";
+            let (scheme, default_port) = if https { ("https", 443) } else { ("http", 80) };
             let port = if l.port == default_port { String::new() } else { format!(":{}", l.port) };
-            Some((lb.name.clone(), format!("{}-v6", slug(&lb.name)), format!("{scheme}://{}{port}/", lb.dns_name)))
+            Some((lb.name.clone(), check_names.take(format!("{}-v6", slug(&lb.name))), format!("{scheme}://{}{port}/", lb.dns_name), https))
         })
         .collect();
     if !tg_checks.is_empty() || !site_checks.is_empty() {
         let _ = writeln!(y, "\n# Health measured over IPv6 gates every traffic change. Point the URLs at a");
         let _ = writeln!(y, "# path that exercises the application (and its database), not just a static page.");
         let _ = writeln!(y, "checks:");
-        for (lb, name, url) in &site_checks {
-            let _ = writeln!(y, "  # {lb}'s DNS name gets AAAA records once it is dual-stack.");
+        for (lb, name, url, https) in &site_checks {
+            if *https {
+                let _ = writeln!(y, "  # {lb} listens on HTTPS only: its certificate will not name the load balancer's");
+                let _ = writeln!(y, "  # DNS name, so replace the host with one it names (your site's), or this gate fails.");
+            } else {
+                let _ = writeln!(y, "  # {lb}'s DNS name gets AAAA records once it is dual-stack.");
+            }
             let _ = writeln!(y, "  {name}: {{ http: {{ url: {}, family: ipv6, expect_status: 200, timeout: 5s }} }}", scalar(url));
         }
-        for (name, group) in &tg_checks {
+        for (_, name, group) in &tg_checks {
             let _ = writeln!(y, "  {name}: {{ target_health: {{ target_group: {} }} }}", scalar(group));
         }
         let _ = writeln!(y, "gate_defaults: {{ interval: 5s, healthy_threshold: 3, unhealthy_threshold: 2, timeout: 5m }}");
@@ -229,16 +250,27 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
 
     // 3. Routes.
     let default_v4 = |t: &crate::aws::RouteTable| t.routes.iter().find(|r| r.destination_v4.as_deref() == Some("0.0.0.0/0")).map(|r| r.target.clone());
-    let tables_to = |nat: bool| -> Vec<String> {
-        net.route_tables
-            .iter()
-            .filter(|t| match default_v4(t) {
+    let any: crate::ipv6::Ipv6Net = "::/0".parse().expect("::/0");
+    let mut tables_to = |nat: bool| -> Vec<String> {
+        let mut out = Vec::new();
+        for t in &net.route_tables {
+            let wanted = match default_v4(t) {
                 Some(RouteTarget::InternetGateway(_)) => !nat,
                 Some(RouteTarget::NatGateway(_)) => nat,
                 _ => false,
-            })
-            .map(|t| reference(&t.id, t.name.as_deref(), &table_names))
-            .collect()
+            };
+            if !wanted {
+                continue;
+            }
+            let fits = |r: &RouteTarget| if nat { matches!(r, RouteTarget::EgressOnlyInternetGateway(_)) } else { matches!(r, RouteTarget::InternetGateway(_)) };
+            match t.route_v6(&any) {
+                Some(r) if !fits(&r.target) => {
+                    notes.push(format!("{} already routes ::/0 to {}: left as it is", crate::aws::label(&t.id, t.name.as_deref()), r.target.id()))
+                }
+                _ => out.push(reference(&t.id, t.name.as_deref(), &table_names)),
+            }
+        }
+        out
     };
     let (public, private) = (tables_to(false), tables_to(true));
     if !public.is_empty() {
@@ -256,9 +288,9 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
         let _ = writeln!(y, "      route_tables: [{}]", private.join(", "));
         let _ = writeln!(y, "      via: egress_only_internet_gateway");
     }
-    let unrouted = net.route_tables.len() - public.len() - private.len();
+    let unrouted = net.route_tables.iter().filter(|t| !matches!(default_v4(t), Some(RouteTarget::InternetGateway(_) | RouteTarget::NatGateway(_)))).count();
     if unrouted > 0 {
-        let _ = writeln!(y, "  # {unrouted} route table(s) have no 0.0.0.0/0 route: they get no ::/0 either.");
+        let _ = writeln!(y, "  # {unrouted} route table(s) send 0.0.0.0/0 to no internet or NAT gateway: they get no ::/0 either.");
     }
 
     // 4. Security groups.
@@ -276,16 +308,28 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
     }
 
     // 5. Backends: running targets need an IPv6 address for the new groups.
-    let need_addresses: Vec<&TargetGroup> = cutovers
-        .iter()
-        .flat_map(|(_, _, gs, _)| gs.iter().copied())
-        .filter(|g| {
-            g.targets.iter().any(|t| {
-                let eni = if g.target_type == "instance" { net.primary_interface(&t.id) } else { net.interface_with_ip(&t.id) };
-                eni.is_some_and(|e| e.ipv6_addresses.is_empty())
-            })
-        })
-        .collect();
+    // Interfaces ECS manages (awsvpc tasks) are not ours to change: those
+    // tasks get IPv6 when they are redeployed.
+    let mut need_addresses: Vec<&TargetGroup> = Vec::new();
+    for g in cutovers.iter().flat_map(|(_, _, gs, _)| gs.iter().copied()) {
+        if need_addresses.iter().any(|n| n.arn == g.arn) {
+            continue;
+        }
+        let lacking: Vec<_> = g
+            .targets
+            .iter()
+            .filter_map(|t| if g.target_type == "instance" { net.primary_interface(&t.id) } else { net.interface_with_ip(&t.id) })
+            .filter(|e| e.ipv6_addresses.is_empty())
+            .collect();
+        if lacking.iter().any(|e| e.description.as_deref().is_some_and(|d| d.starts_with("arn:aws:ecs:"))) {
+            notes.push(format!(
+                "the targets of {} are ECS tasks: enable the account setting dualStackIPv6 and redeploy the service after the subnet step, before its target-group step",
+                g.name
+            ));
+        } else if !lacking.is_empty() {
+            need_addresses.push(g);
+        }
+    }
     if !need_addresses.is_empty() {
         let _ = writeln!(y, "\n  - id: {}", ids.take("backend-addresses".into()));
         let _ = writeln!(y, "    # Running targets keep IPv4 only (AWS gives IPv6 to new interfaces): the IPv6");
@@ -313,7 +357,7 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
         let _ = writeln!(y, "    load_balancer_ip_type:");
         let _ = writeln!(y, "      load_balancer: {}", scalar(&lb.name));
         let _ = writeln!(y, "      ip_address_type: dualstack");
-        if let Some((_, check, _)) = site_checks.iter().find(|(name, ..)| name == &lb.name) {
+        if let Some((_, check, ..)) = site_checks.iter().find(|(name, ..)| name == &lb.name) {
             let _ = writeln!(y, "    gate: {{ checks: [{check}], bake: 30s }}");
         }
     }
@@ -332,11 +376,14 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
         let _ = writeln!(y, "      bake: 60s");
         let _ = writeln!(y, "      retire: keep                  # the old groups stay, for a quick way back");
         let mut checks: Vec<String> = Vec::new();
-        if let Some((_, check, _)) = site_checks.iter().find(|(name, ..)| name == lb) {
+        if let Some((_, check, ..)) = site_checks.iter().find(|(name, ..)| name == lb) {
             checks.push(check.clone());
         }
-        checks.push(format!("{}-v6-healthy", slug(&groups[0].name)));
+        checks.push(tg_check(&groups[0].arn));
         let _ = writeln!(y, "    gate: {{ checks: [{}] }}", checks.join(", "));
+    }
+    for n in &notes {
+        let _ = writeln!(y, "  # Left out: {n}.");
     }
     y
 }
