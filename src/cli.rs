@@ -130,11 +130,15 @@ pub enum Command {
         allow: Vec<String>,
     },
     /// Continue an interrupted (crashed, killed, paused) run from its journal.
-    #[command(after_help = "Examples:\n  dualstack resume runbooks/redash.yaml --yes")]
+    #[command(after_help = "Examples:\n  dualstack resume runbooks/redash.yaml --yes\n  dualstack resume runbooks/redash.yaml --interactive")]
     Resume {
         runbook: PathBuf,
-        #[arg(long, short = 'y')]
+        /// Do not ask for confirmation (required without a terminal).
+        #[arg(long, short = 'y', conflicts_with = "interactive")]
         yes: bool,
+        /// Ask before every remaining step and after a failure, as `apply --interactive`.
+        #[arg(long, short = 'i')]
+        interactive: bool,
         /// Resume even though the runbook changed since the run started.
         #[arg(long)]
         force: bool,

@@ -104,7 +104,7 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Check { runbook, allow } => check(g, runbook, allow).await,
         Command::Apply { runbook, yes, interactive, on_failure, allow } => apply(g, runbook, *yes, *interactive, *on_failure, allow).await,
-        Command::Resume { runbook, yes, force, on_failure } => resume(g, runbook, *yes, *force, *on_failure).await,
+        Command::Resume { runbook, yes, interactive, force, on_failure } => resume(g, runbook, *yes, *interactive, *force, *on_failure).await,
         Command::Rollback { runbook, yes } => rollback(g, runbook, *yes).await,
         Command::Status { runbook } => status(g, runbook),
     }
@@ -582,8 +582,9 @@ async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure
     Ok(finish(report, &vpc_id))
 }
 
-async fn resume(g: &Global, path: &Path, yes: bool, force: bool, on_failure: OnFailure) -> Result<i32> {
+async fn resume(g: &Global, path: &Path, yes: bool, interactive: bool, force: bool, on_failure: OnFailure) -> Result<i32> {
     let rb = runbook::load(path)?;
+    let interactive = interactive_mode(interactive, yes, "resume")? && interactive;
     require_confirmation_possible(yes, "resume")?;
     let s = connect(g, &rb).await?;
     let (_lock, journal) = open_state(g, &rb, "resume", s.events.as_ref())?;
@@ -605,13 +606,16 @@ async fn resume(g: &Global, path: &Path, yes: bool, force: bool, on_failure: OnF
         return Ok(finish(report, &run.vpc_id));
     }
     let left: Vec<_> = rb.steps.iter().filter(|st| !run.done_steps.contains(&st.id)).map(|st| st.id.to_string()).collect();
-    confirm(yes, &format!("Resume run {} on {} with step(s) {}?", run.run_id, run.vpc_id, left.join(", ")))?;
+    if !interactive {
+        confirm(yes, &format!("Resume run {} on {} with step(s) {}?", run.run_id, run.vpc_id, left.join(", ")))?;
+    }
     let events = run_log(g, &rb, &run.run_id, s.events.as_ref())?;
     let pilot = prompt::can_ask().then(|| TerminalPilot::new(s.progress.clone().unwrap_or_default()));
     let mut engine = Engine::new(s.aws(), &events, journal, run.run_id.clone(), run.vpc_id.clone());
     engine.workdir = runbook_dir(&rb);
     // Steps marked `confirm: true` still stop to ask on a terminal.
     engine.pilot = pilot.as_ref().map(|p| p as &dyn crate::engine::pilot::Pilot);
+    engine.interactive = interactive;
     stop_on_signal(&engine);
     let report = engine.run(&rb, "resume", &run.done_steps, on_failure).await?;
     Ok(finish(report, &run.vpc_id))

@@ -181,13 +181,18 @@ fn load_balancer_traps() {
             .await
             .unwrap();
     });
-    let (_, out) = check(&emu, &lb_runbook(&ws, "internal", "dualstack-without-public-ipv4"));
+    // AWS rejects these two: the finding, then the step's own refusal (exit 2).
+    let (c, out) = check(&emu, &lb_runbook(&ws, "internal", "dualstack-without-public-ipv4"));
     assert!(out.contains("error [without-public-ipv4-not-internet-facing] load balancer internal"), "{out}");
-    let (_, out) = check(&emu, &lb_runbook(&ws, "udp", "dualstack"));
+    assert_eq!(c, 2, "{out}");
+    let (c, out) = check(&emu, &lb_runbook(&ws, "udp", "dualstack"));
     assert!(out.contains("error [nlb-udp-listener] load balancer udp"), "{out}");
     assert!(out.contains("UDP:53"), "{out}");
-    let (_, out) = check(&emu, &lb_runbook(&ws, "redash", "dualstack-without-public-ipv4"));
+    assert_eq!(c, 2, "{out}");
+    // AWS accepts this one and sign-in breaks: a blocking finding (exit 7).
+    let (c, out) = check(&emu, &lb_runbook(&ws, "redash", "dualstack-without-public-ipv4"));
     assert!(out.contains("error [without-public-ipv4-with-authentication] load balancer redash"), "{out}");
+    assert_eq!(c, 7, "{out}");
     // Plain dualstack keeps the public addresses, so authentication is fine.
     let (_, out) = check(&emu, &lb_runbook(&ws, "redash", "dualstack"));
     assert!(!out.contains("without-public-ipv4-with-authentication"), "{out}");
@@ -353,6 +358,12 @@ fn ecs_tasks_and_the_dual_stack_account_setting() {
     let (_, out) = check(&emu, &rb);
     assert!(!out.contains("ecs-dualstack-setting-off"), "{out}");
     assert!(out.contains("info [running-task-keeps-ipv4] ECS cluster(s) redash: 2 running task(s) keep IPv4 only"), "{out}");
+    // Without permission to read ECS: a warning says what was not checked.
+    emu.control("POST", "/_emulator/deny", r#"{"actions": ["ecs:ListClusters"]}"#);
+    let (c, out) = check(&emu, &rb);
+    assert_eq!(c, 0, "{out}");
+    assert!(out.contains("warning [ecs-not-read] ECS: could not read ECS (ecs:ListClusters failed: AccessDeniedException"), "{out}");
+    emu.control("POST", "/_emulator/deny/clear", "{}");
     // A runbook that leaves that subnet alone: no ECS finding.
     let text = NETWORK.replace("DNS64", "false").replace("        - { subnet: public-1a, index: 1 }\n", "");
     let (_, out) = check(&emu, &ws.runbook("other.yaml", &text));

@@ -136,7 +136,7 @@ fn ecs(end: &Network, v6_subnet: &dyn Fn(&str) -> bool) -> Vec<Finding> {
             step: None,
             resource: format!("ECS cluster(s) {}", clusters.join(", ")),
             message: format!(
-                "{} running task(s) are in subnets that get IPv6, but the account setting dualStackIPv6 is off: tasks started after the migration still get no IPv6 address",
+                "{} running task(s) are in subnets that get IPv6, but the account setting dualStackIPv6 is off (as effective for this caller; the role that deploys may differ): tasks started after the migration still get no IPv6 address",
                 tasks.len()
             ),
             fix: "`aws ecs put-account-setting-default --name dualStackIPv6 --value enabled` (or per role with put-account-setting), then redeploy the services".into(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import json
 import uuid
 from http import HTTPStatus
 from typing import Any, Callable
@@ -42,10 +43,19 @@ def aws_error(service: str, code: str, message: str, status: int) -> tuple[str, 
     """An AWS error response as (status line, headers, body).
 
     ``service`` ``elasticloadbalancing`` gets ELBv2's ``<ErrorResponse>`` shape
-    (``Type`` Sender below 500, Receiver from 500); anything else gets EC2's
+    (``Type`` Sender below 500, Receiver from 500); ``ecs`` the JSON 1.1
+    protocol's ``{"__type", "message"}``; anything else gets EC2's
     ``<Response><Errors>`` shape.
     """
     request_id = str(uuid.uuid4())
+    if service == "ecs":
+        data = json.dumps({"__type": code, "message": message}).encode("utf-8")
+        headers = [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("Content-Length", str(len(data))),
+            ("x-amzn-RequestId", request_id),
+        ]
+        return f"{status} {reason_phrase(status)}", headers, data
     if service == "elasticloadbalancing":
         kind = "Sender" if status < 500 else "Receiver"
         body = (

@@ -1625,6 +1625,14 @@ def denial_error(service: str, action: str | None) -> tuple[str, list[tuple[str,
             f"User: {CALLER_ARN} is not authorized to perform: {service}:{action}",
             403,
         )
+    if service == "ecs":
+        # JSON protocol: AccessDeniedException, HTTP 400.
+        return aws_error(
+            service,
+            "AccessDeniedException",
+            f"User: {CALLER_ARN} is not authorized to perform: ecs:{action} on resource: *",
+            400,
+        )
     return aws_error(service, "UnauthorizedOperation", UNAUTHORIZED_MESSAGE, 403)
 
 

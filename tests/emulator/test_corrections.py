@@ -1833,3 +1833,15 @@ def test_calls_log_names_json_protocol_actions(aws: Emulator) -> None:
     ecs.create_cluster(clusterName="logged")
     calls = [c for c in aws.control("GET", "calls")["calls"] if c["service"] == "ecs"]
     assert [c["action"] for c in calls] == ["ListClusters", "CreateCluster"]
+
+
+def test_denied_ecs_action_answers_in_the_json_protocol(aws: Emulator) -> None:
+    """ECS speaks JSON: a denied action is AccessDeniedException (HTTP 400)
+    that botocore parses, not an XML body."""
+    aws.control("POST", "deny", {"actions": ["ecs:ListClusters"]})
+    try:
+        err = assert_error("AccessDeniedException", aws.client("ecs").list_clusters)
+        assert status_of(err) == 400
+        assert "ecs:ListClusters" in err.response["Error"]["Message"]
+    finally:
+        aws.control("POST", "deny/clear")
