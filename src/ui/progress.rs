@@ -58,6 +58,14 @@ impl ProgressReporter {
             b.set_message(message);
         }
     }
+
+    /// A new wait: its elapsed time starts now (the deadline is the wait's).
+    fn wait(&self, message: String) {
+        if let Some(b) = self.bar.lock().expect("progress lock").as_ref() {
+            b.reset_elapsed();
+            b.set_message(message);
+        }
+    }
 }
 
 impl EventSink for ProgressReporter {
@@ -75,11 +83,11 @@ impl EventSink for ProgressReporter {
             Event::ChangeStarted { change, .. } => self.message(format!("{} {}", change.call, change.resource)),
             Event::Waiting { what, deadline_secs, .. } => {
                 let deadline = deadline_secs.map(|d| format!(" (deadline {})", humantime::format_duration(Duration::from_secs(d)))).unwrap_or_default();
-                self.message(format!("waiting for {what}{deadline}"));
+                self.wait(format!("waiting for {what}{deadline}"));
                 return;
             }
             Event::GateStarted { checks, timeout_secs, .. } => {
-                self.message(format!("health gate: {} (deadline {})", checks.join(", "), humantime::format_duration(Duration::from_secs(*timeout_secs))));
+                self.wait(format!("health gate: {} (deadline {})", checks.join(", "), humantime::format_duration(Duration::from_secs(*timeout_secs))));
             }
             Event::StepVerified { .. } | Event::StepUnchanged { .. } | Event::StepFailed { .. } | Event::StepSkipped { .. } | Event::RunFinished { .. } => {
                 self.set(None);
