@@ -246,3 +246,37 @@ fn retry_runs_the_failed_gate_again_before_anything_moves_then_roll_back_this_st
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(!emu.fingerprint(&vpc).iter().any(|l| l.contains("::/0")));
 }
+
+#[test]
+fn progress_shows_what_a_step_waits_for_and_its_deadline() {
+    let emu = Emulator::start();
+    emu.seed_incident();
+    let (_server, port) = App::http_server("::");
+    let ws = Workspace::new();
+    let incident = std::fs::read_to_string(root().join("runbooks/incident.yaml")).unwrap();
+    let (head, steps) = incident.split_once("steps:\n").unwrap();
+    // A gate that bakes for 4 s: long enough to see the spinner.
+    let text = format!(
+        "{head}checks:\n  site-v6: {{ http: {{ url: \"http://[::1]:{port}/\", family: ipv6, timeout: 2s }} }}\n\
+         steps:\n{steps}\n  - id: bake\n    health_gate: {{ checks: [site-v6], bake: 4s, interval: 200ms, timeout: 1m }}\n"
+    );
+    let rb = ws.runbook("incident.yaml", &text);
+    let t = Tmux::start(ws.dir.path(), &emu, &format!("apply --yes {}", rb.display()));
+    let screen = t.wait_until("the gate's progress line", |s| s.contains("health gate: site-v6 (deadline 1m)"));
+    let line = screen.lines().find(|l| l.contains("health gate: site-v6")).unwrap();
+    assert!(line.contains("bake"), "the step's id leads the line: {line}");
+    assert_eq!(t.exit_code(), 0, "{}", t.screen());
+
+    // Under --output json on the same terminal: JSON lines only, no spinner.
+    emu.reset();
+    emu.seed_incident();
+    let ws2 = Workspace::new();
+    let rb2 = ws2.runbook("incident.yaml", &text);
+    let t = Tmux::start(ws2.dir.path(), &emu, &format!("apply --yes --output json {} 2>/dev/null", rb2.display()));
+    assert_eq!(t.exit_code(), 0, "{}", t.screen());
+    let screen = t.screen();
+    assert!(!screen.contains("health gate: site-v6 (deadline"), "{screen}");
+    let events: Vec<serde_json::Value> = screen.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert!(events.iter().any(|e| e["event"] == "gate_started" && e["timeout_secs"] == 60), "{screen}");
+    assert!(events.iter().any(|e| e["event"] == "change_started" && e["change"]["call"] == "ec2:AssociateVpcCidrBlock"), "{screen}");
+}
