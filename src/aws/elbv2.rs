@@ -24,6 +24,10 @@ pub struct SdkElbv2 {
     /// creation needs them (to copy them), and the tool itself changes them
     /// only on groups it creates (such an entry is dropped before the write).
     attributes: std::sync::Mutex<std::collections::HashMap<String, Vec<(String, String)>>>,
+    /// Target group ARNs by name, once found: a gate's `target_health`
+    /// check looks its group up every round, and a name keeps its ARN until
+    /// the group is deleted (the entry is dropped before the delete).
+    arns: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl SdkElbv2 {
@@ -39,6 +43,7 @@ impl SdkElbv2 {
             write: Client::from_conf(conf(aws_config::retry::RetryConfig::disabled())),
             retry,
             attributes: Default::default(),
+            arns: Default::default(),
         }
     }
 
@@ -267,10 +272,19 @@ impl Elbv2 for SdkElbv2 {
 
     async fn target_group_arn(&self, name: &str) -> Result<Option<String>, AwsError> {
         const OP: &str = "elasticloadbalancing:DescribeTargetGroups";
+        if let Some(arn) = self.arns.lock().expect("not poisoned").get(name) {
+            return Ok(Some(arn.clone()));
+        }
         let req = self.read.describe_target_groups();
         let req = if name.starts_with("arn:") { req.target_group_arns(name) } else { req.names(name) };
         match req.send().await {
-            Ok(out) => Ok(out.target_groups().first().and_then(|t| t.target_group_arn()).map(str::to_string)),
+            Ok(out) => {
+                let arn = out.target_groups().first().and_then(|t| t.target_group_arn()).map(str::to_string);
+                if let Some(a) = &arn {
+                    self.arns.lock().expect("not poisoned").insert(name.to_string(), a.clone());
+                }
+                Ok(arn)
+            }
             Err(e) => {
                 let e = err(OP, e);
                 if e.code() == "TargetGroupNotFound" { Ok(None) } else { Err(e) }
@@ -354,6 +368,7 @@ impl Elbv2 for SdkElbv2 {
     async fn delete_target_group(&self, arn: &str) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:DeleteTargetGroup";
         self.attributes.lock().expect("not poisoned").remove(arn);
+        self.arns.lock().expect("not poisoned").retain(|name, a| a != arn && name != arn);
         self.retry.write(OP, || async { self.write.delete_target_group().target_group_arn(arn).send().await.map_err(|e| err(OP, e)) })
             .await
             .map(|_| ())

@@ -138,14 +138,19 @@ impl Aws<'_> {
         let compute = async {
             if scope.compute { self.ec2.compute(vpc_id).await.map(Some) } else { Ok(None) }
         };
-        let (network, lb, compute) = tokio::try_join!(network, lb, compute)?;
-        let mut net = match network {
-            Some(n) => n,
-            None if scope.subnets => {
-                let (vpc, subnets) = tokio::try_join!(self.ec2.vpc(vpc_id), self.ec2.subnets(vpc_id))?;
-                Network { vpc, subnets, ..Network::default() }
+        let subnets = async {
+            if scope.subnets && !scope.network {
+                tokio::try_join!(self.ec2.vpc(vpc_id), self.ec2.subnets(vpc_id)).map(Some)
+            } else {
+                Ok(None)
             }
-            None => Network { vpc: self.ec2.vpc(vpc_id).await?, ..Network::default() },
+        };
+        let (network, lb, compute, subnets) = tokio::try_join!(network, lb, compute, subnets)?;
+        let mut net = match (network, subnets) {
+            (Some(n), _) => n,
+            (None, Some((vpc, subnets))) => Network { vpc, subnets, ..Network::default() },
+            // Only load balancing or compute: the VPC is known by its ID.
+            (None, None) => Network { vpc: Vpc { id: vpc_id.to_string(), ..Vpc::default() }, ..Network::default() },
         };
         if let Some((lbs, tgs)) = lb {
             net.load_balancers = lbs;
@@ -171,6 +176,7 @@ impl Aws<'_> {
         if !scope.network {
             let p = prev.clone();
             if !scope.subnets {
+                net.vpc = p.vpc;
                 net.subnets = p.subnets;
             }
             net.route_tables = p.route_tables;

@@ -338,6 +338,8 @@ impl<'a> Engine<'a> {
         let mut count = 0;
         let mut gated = false;
         let mut batches = 0;
+        // The changes applied since `net` was last read or projected.
+        let mut batch: Vec<Change> = Vec::new();
         loop {
             while let Some(change) = pending.pop_front() {
                 if self.stop.load(Ordering::SeqCst) {
@@ -350,6 +352,7 @@ impl<'a> Engine<'a> {
                     unsettled = false;
                 }
                 self.apply_change(&step.id, &change).await?;
+                batch.push(change.clone());
                 unsettled |= !change.needs_settled();
                 touched = touched.union(change.scope());
                 count += 1;
@@ -364,6 +367,7 @@ impl<'a> Engine<'a> {
                     // against live state rather than patching the old list.
                     net = self.aws.refresh(&self.vpc_id, &net, touched.intersect(scope)).await.map_err(StepError::from)?;
                     touched = Scope::NONE;
+                    batch.clear();
                     pending = step.spec.step().check(&net)?.into();
                 }
             }
@@ -375,8 +379,17 @@ impl<'a> Engine<'a> {
             if batches > 200 {
                 return Err(StepError::Verify("the step keeps finding changes to make".into()).into());
             }
-            net = self.aws.refresh(&self.vpc_id, &net, touched.intersect(scope)).await.map_err(StepError::from)?;
-            touched = Scope::NONE;
+            if batch.iter().all(Change::projects_exactly) {
+                // What AWS now holds is what was sent: decide the next batch
+                // on the projection; `touched` stays for the verify read.
+                for c in &batch {
+                    c.project(&mut net);
+                }
+            } else {
+                net = self.aws.refresh(&self.vpc_id, &net, touched.intersect(scope)).await.map_err(StepError::from)?;
+                touched = Scope::NONE;
+            }
+            batch.clear();
             pending = step.spec.step().check(&net)?.into();
             if pending.is_empty() {
                 break;

@@ -181,6 +181,14 @@ impl Change {
         matches!(self, Change::Ipv6DefaultRoute(c) if c.creates_dependency())
     }
 
+    /// Whether [`Change::project`] is exactly what AWS does, so that the
+    /// next batch of a converging step can be decided without reading again
+    /// (the step's verify reads once at its end). Not for a create, whose
+    /// real ID later changes need.
+    pub fn projects_exactly(&self) -> bool {
+        matches!(self, Change::TargetGroupIpv6(c) if c.projects_exactly())
+    }
+
     /// Whether this change ends a traffic stage after which the step's gate
     /// must pass before anything else happens.
     pub fn gate_after(&self) -> bool {

@@ -541,6 +541,12 @@ impl Change {
         }
     }
 
+    /// See [`super::Change::projects_exactly`]: everything but the create,
+    /// whose projection carries a placeholder ARN.
+    pub fn projects_exactly(&self) -> bool {
+        !matches!(self, Change::CreateGroup { .. })
+    }
+
     pub fn project(&self, net: &mut Network) {
         match self {
             Change::CreateGroup { group, .. } => net.target_groups.push(TargetGroup {

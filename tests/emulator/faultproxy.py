@@ -226,12 +226,13 @@ NOT_FOUND = {
 # ---------------------------------------------------------------------------
 
 
-def classify(query: str, body: bytes, authorization: str = "") -> tuple[str, str | None]:
-    """(service, Action) of an AWS query-protocol request."""
+def classify(query: str, body: bytes, authorization: str = "", target: str = "") -> tuple[str, str | None]:
+    """(service, Action) of an AWS request: the query protocol's ``Action``,
+    or for JSON protocols (ECS) the ``X-Amz-Target`` header's last part."""
     params = parse_qs(query)
-    if body:
+    if body and not target:
         params.update(parse_qs(body.decode("utf-8", "replace")))
-    action = params.get("Action", [None])[0]
+    action = params.get("Action", [None])[0] or (target.rsplit(".", 1)[-1] if target else None)
     version = params.get("Version", [None])[0]
     service = SERVICE_VERSIONS.get(version or "")
     if service is None:
@@ -748,7 +749,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
     def _aws_call(self, path: str, body: bytes) -> None:
         state = self.server.state
         query = path.split("?", 1)[1] if "?" in path else ""
-        service, action = classify(query, body, self.headers.get("Authorization", ""))
+        service, action = classify(query, body, self.headers.get("Authorization", ""), self.headers.get("X-Amz-Target", ""))
         mutating = is_mutating(action)
         decision = state.decide(service, action, mutating, body)
         if self.server.verbose:

@@ -522,3 +522,11 @@ def test_latency_is_added_per_call_and_overlaps(net: Stack) -> None:
     assert time.monotonic() - began >= 0.1
     elapsed = together()
     assert 0.1 <= elapsed < 0.25 + baseline, (elapsed, baseline)  # 4 serialized calls would take >= 0.4
+
+
+def test_classify_names_json_protocol_actions() -> None:
+    from faultproxy import classify
+
+    auth = "AWS4-HMAC-SHA256 Credential=AK/20260101/ap-northeast-1/ecs/aws4_request, SignedHeaders=host, Signature=x"
+    assert classify("", b"{}", auth, "AmazonEC2ContainerServiceV20141113.ListClusters") == ("ecs", "ListClusters")
+    assert classify("", b"Action=DescribeVpcs&Version=2016-11-15", "", "")[1] == "DescribeVpcs"
