@@ -330,16 +330,14 @@ impl Ec2 for SdkEc2 {
             .collect())
     }
 
-    async fn snapshot(&self, vpc_id: &str) -> Result<Network, AwsError> {
-        let (vpc, subnets, route_tables, internet_gateways, egress_only_gateways, security_groups) = tokio::try_join!(
-            self.read_vpc(vpc_id),
-            self.read_subnets(vpc_id),
-            self.read_route_tables(vpc_id),
-            self.read_internet_gateways(vpc_id),
-            self.read_egress_only_gateways(vpc_id),
-            self.read_security_groups(vpc_id),
-        )?;
-        Ok(Network { vpc, subnets, route_tables, internet_gateways, egress_only_gateways, security_groups, ..Network::default() })
+    async fn routes(&self, vpc_id: &str) -> Result<Routes, AwsError> {
+        let (route_tables, internet_gateways, egress_only_gateways) =
+            tokio::try_join!(self.read_route_tables(vpc_id), self.read_internet_gateways(vpc_id), self.read_egress_only_gateways(vpc_id))?;
+        Ok(Routes { route_tables, internet_gateways, egress_only_gateways })
+    }
+
+    async fn security_groups(&self, vpc_id: &str) -> Result<Vec<SecurityGroup>, AwsError> {
+        self.read_security_groups(vpc_id).await
     }
 
     async fn vpc(&self, vpc_id: &str) -> Result<Vpc, AwsError> {

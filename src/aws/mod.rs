@@ -30,6 +30,14 @@ pub enum VpcIpv6Source {
     Ipam { pool: String, netmask_length: Option<u8> },
 }
 
+/// A VPC's routing: tables and the gateways they can point at.
+#[derive(Clone, Debug, Default)]
+pub struct Routes {
+    pub route_tables: Vec<RouteTable>,
+    pub internet_gateways: Vec<String>,
+    pub egress_only_gateways: Vec<String>,
+}
+
 /// A tag every resource created by a run carries, so that an orphan can be
 /// traced back to the run that made it.
 pub const RUN_TAG: &str = "dualstack:run";
@@ -39,8 +47,10 @@ pub const RUN_TAG: &str = "dualstack:run";
 pub trait Ec2: Send + Sync {
     /// VPCs whose ID or Name tag is `reference`: `(id, name)` pairs.
     async fn find_vpcs(&self, reference: &str) -> Result<Vec<(String, Option<String>)>, AwsError>;
-    /// Everything the network steps read about one VPC, in one go.
-    async fn snapshot(&self, vpc_id: &str) -> Result<Network, AwsError>;
+    /// The route tables and the internet and egress-only gateways.
+    async fn routes(&self, vpc_id: &str) -> Result<Routes, AwsError>;
+    /// The security groups with their rules.
+    async fn security_groups(&self, vpc_id: &str) -> Result<Vec<SecurityGroup>, AwsError>;
     /// Just the VPC (for waiting on its IPv6 block).
     async fn vpc(&self, vpc_id: &str) -> Result<Vpc, AwsError>;
     /// Just the subnets of the VPC (for waiting on their IPv6 blocks).
@@ -128,30 +138,30 @@ pub struct Aws<'a> {
 }
 
 impl Aws<'_> {
+    /// What `scope` covers, read concurrently (a part not asked for is
+    /// left empty; the VPC is then known by its ID alone).
     pub async fn snapshot(&self, vpc_id: &str, scope: Scope) -> Result<Network, AwsError> {
-        let network = async {
-            if scope.network { self.ec2.snapshot(vpc_id).await.map(Some) } else { Ok(None) }
-        };
-        let lb = async {
-            if scope.load_balancing { self.elb.load_balancing(vpc_id).await.map(Some) } else { Ok(None) }
-        };
-        let compute = async {
-            if scope.compute { self.ec2.compute(vpc_id).await.map(Some) } else { Ok(None) }
-        };
         let subnets = async {
-            if scope.subnets && !scope.network {
-                tokio::try_join!(self.ec2.vpc(vpc_id), self.ec2.subnets(vpc_id)).map(Some)
-            } else {
-                Ok(None)
-            }
+            if scope.subnets { tokio::try_join!(self.ec2.vpc(vpc_id), self.ec2.subnets(vpc_id)).map(Some) } else { Ok(None) }
         };
-        let (network, lb, compute, subnets) = tokio::try_join!(network, lb, compute, subnets)?;
-        let mut net = match (network, subnets) {
-            (Some(n), _) => n,
-            (None, Some((vpc, subnets))) => Network { vpc, subnets, ..Network::default() },
-            // Only load balancing or compute: the VPC is known by its ID.
-            (None, None) => Network { vpc: Vpc { id: vpc_id.to_string(), ..Vpc::default() }, ..Network::default() },
-        };
+        let routes = async { if scope.routes { self.ec2.routes(vpc_id).await.map(Some) } else { Ok(None) } };
+        let groups = async { if scope.security_groups { self.ec2.security_groups(vpc_id).await.map(Some) } else { Ok(None) } };
+        let lb = async { if scope.load_balancing { self.elb.load_balancing(vpc_id).await.map(Some) } else { Ok(None) } };
+        let compute = async { if scope.compute { self.ec2.compute(vpc_id).await.map(Some) } else { Ok(None) } };
+        let (subnets, routes, groups, lb, compute) = tokio::try_join!(subnets, routes, groups, lb, compute)?;
+        let mut net = Network { vpc: Vpc { id: vpc_id.to_string(), ..Vpc::default() }, ..Network::default() };
+        if let Some((vpc, subnets)) = subnets {
+            net.vpc = vpc;
+            net.subnets = subnets;
+        }
+        if let Some(r) = routes {
+            net.route_tables = r.route_tables;
+            net.internet_gateways = r.internet_gateways;
+            net.egress_only_gateways = r.egress_only_gateways;
+        }
+        if let Some(g) = groups {
+            net.security_groups = g;
+        }
         if let Some((lbs, tgs)) = lb {
             net.load_balancers = lbs;
             net.target_groups = tgs;
@@ -172,25 +182,27 @@ impl Aws<'_> {
         if scope == Scope::NONE {
             return Ok(prev.clone());
         }
-        let mut net = self.snapshot(vpc_id, scope).await?;
-        if !scope.network {
-            let p = prev.clone();
-            if !scope.subnets {
-                net.vpc = p.vpc;
-                net.subnets = p.subnets;
-            }
-            net.route_tables = p.route_tables;
-            net.internet_gateways = p.internet_gateways;
-            net.egress_only_gateways = p.egress_only_gateways;
-            net.security_groups = p.security_groups;
+        let fresh = self.snapshot(vpc_id, scope).await?;
+        let mut net = prev.clone();
+        if scope.subnets {
+            net.vpc = fresh.vpc;
+            net.subnets = fresh.subnets;
         }
-        if !scope.load_balancing {
-            net.load_balancers = prev.load_balancers.clone();
-            net.target_groups = prev.target_groups.clone();
+        if scope.routes {
+            net.route_tables = fresh.route_tables;
+            net.internet_gateways = fresh.internet_gateways;
+            net.egress_only_gateways = fresh.egress_only_gateways;
         }
-        if !scope.compute {
-            net.instances = prev.instances.clone();
-            net.interfaces = prev.interfaces.clone();
+        if scope.security_groups {
+            net.security_groups = fresh.security_groups;
+        }
+        if scope.load_balancing {
+            net.load_balancers = fresh.load_balancers;
+            net.target_groups = fresh.target_groups;
+        }
+        if scope.compute {
+            net.instances = fresh.instances;
+            net.interfaces = fresh.interfaces;
         }
         Ok(net)
     }

@@ -497,51 +497,52 @@ pub struct Instance {
     pub ipv6_supported: Option<bool>,
 }
 
-/// What of a VPC a step reads: the network (EC2), the load balancers (ELBv2),
-/// the compute (instances and interfaces). Steps read only what they need.
-/// `subnets` alone is the VPC and its subnets (waiting on their blocks);
-/// `network` includes them.
+/// What of a VPC is read: the VPC and its subnets, the route tables and
+/// gateways, the security groups (EC2), the load balancers (ELBv2), the
+/// compute (instances and interfaces). Steps read only what they need, and
+/// after a change only the part it can have modified is read again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Scope {
-    pub network: bool,
+    /// The VPC and its subnets (their blocks and flags).
     pub subnets: bool,
+    /// Route tables, internet and egress-only gateways.
+    pub routes: bool,
+    pub security_groups: bool,
     pub load_balancing: bool,
     pub compute: bool,
 }
 
 impl Scope {
-    pub const NONE: Scope = Scope { network: false, subnets: false, load_balancing: false, compute: false };
-    pub const NETWORK: Scope = Scope { network: true, subnets: true, ..Scope::NONE };
+    pub const NONE: Scope = Scope { subnets: false, routes: false, security_groups: false, load_balancing: false, compute: false };
     pub const SUBNETS: Scope = Scope { subnets: true, ..Scope::NONE };
+    pub const ROUTES: Scope = Scope { routes: true, ..Scope::NONE };
+    pub const SECURITY_GROUPS: Scope = Scope { security_groups: true, ..Scope::NONE };
+    /// Everything EC2 holds of the network.
+    pub const NETWORK: Scope = Scope { subnets: true, routes: true, security_groups: true, ..Scope::NONE };
     pub const LOAD_BALANCING: Scope = Scope { load_balancing: true, ..Scope::NONE };
     pub const COMPUTE: Scope = Scope { compute: true, ..Scope::NONE };
-    pub const ALL: Scope = Scope { network: true, subnets: true, load_balancing: true, compute: true };
+    pub const ALL: Scope = Scope { subnets: true, routes: true, security_groups: true, load_balancing: true, compute: true };
+
+    fn zip(self, other: Scope, f: impl Fn(bool, bool) -> bool) -> Scope {
+        Scope {
+            subnets: f(self.subnets, other.subnets),
+            routes: f(self.routes, other.routes),
+            security_groups: f(self.security_groups, other.security_groups),
+            load_balancing: f(self.load_balancing, other.load_balancing),
+            compute: f(self.compute, other.compute),
+        }
+    }
 
     pub fn intersect(self, other: Scope) -> Scope {
-        Scope {
-            network: self.network && other.network,
-            subnets: self.subnets && other.subnets,
-            load_balancing: self.load_balancing && other.load_balancing,
-            compute: self.compute && other.compute,
-        }
+        self.zip(other, |a, b| a && b)
     }
 
     /// What `self` covers and `other` does not.
     pub fn minus(self, other: Scope) -> Scope {
-        Scope {
-            network: self.network && !other.network,
-            subnets: self.subnets && !other.subnets,
-            load_balancing: self.load_balancing && !other.load_balancing,
-            compute: self.compute && !other.compute,
-        }
+        self.zip(other, |a, b| a && !b)
     }
 
     pub fn union(self, other: Scope) -> Scope {
-        Scope {
-            network: self.network || other.network,
-            subnets: self.subnets || other.subnets,
-            load_balancing: self.load_balancing || other.load_balancing,
-            compute: self.compute || other.compute,
-        }
+        self.zip(other, |a, b| a || b)
     }
 }

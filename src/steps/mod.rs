@@ -226,9 +226,9 @@ impl Change {
     /// it, and what must be read again after it.
     pub fn scope(&self) -> Scope {
         match self {
-            Change::VpcIpv6Cidr(_) | Change::SubnetIpv6(_) | Change::Ipv6DefaultRoute(_) | Change::SecurityGroupIpv6(_) => {
-                Scope::NETWORK
-            }
+            Change::VpcIpv6Cidr(_) | Change::SubnetIpv6(_) => Scope::SUBNETS,
+            Change::Ipv6DefaultRoute(_) => Scope::ROUTES,
+            Change::SecurityGroupIpv6(_) => Scope::SECURITY_GROUPS,
             Change::AssignIpv6Addresses(_) => Scope::COMPUTE,
             Change::LoadBalancerIpType(_) | Change::TargetGroupIpv6(_) => Scope::LOAD_BALANCING,
         }
