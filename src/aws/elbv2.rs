@@ -158,7 +158,7 @@ fn target_description(t: &Target) -> TargetDescription {
 
 #[async_trait]
 impl Elbv2 for SdkElbv2 {
-    async fn load_balancing(&self, vpc_id: &str) -> Result<(Vec<LoadBalancer>, Vec<TargetGroup>), AwsError> {
+    async fn load_balancers(&self, vpc_id: &str) -> Result<Vec<LoadBalancer>, AwsError> {
         let lbs: Vec<_> = self
             .read
             .describe_load_balancers()
@@ -184,7 +184,10 @@ impl Elbv2 for SdkElbv2 {
         });
         let mut out = fan_out(reads.collect()).await?;
         out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
 
+    async fn target_groups(&self, vpc_id: &str) -> Result<Vec<TargetGroup>, AwsError> {
         let tgs: Vec<_> = self
             .read
             .describe_target_groups()
@@ -241,7 +244,7 @@ impl Elbv2 for SdkElbv2 {
                 }
             }
         }
-        Ok((out, groups))
+        Ok(groups)
     }
 
     async fn target_health(&self, tg_arn: &str) -> Result<Vec<Target>, AwsError> {

@@ -111,9 +111,11 @@ pub struct NewTargetGroup {
 /// The Elastic Load Balancing (v2) operations a cutover needs.
 #[async_trait]
 pub trait Elbv2: Send + Sync {
-    /// The VPC's load balancers (with listeners and rules) and target groups
-    /// (with targets and their health, attributes and tags).
-    async fn load_balancing(&self, vpc_id: &str) -> Result<(Vec<LoadBalancer>, Vec<TargetGroup>), AwsError>;
+    /// The VPC's load balancers, with their listeners and rules.
+    async fn load_balancers(&self, vpc_id: &str) -> Result<Vec<LoadBalancer>, AwsError>;
+    /// The VPC's target groups, with their targets and health, attributes
+    /// and tags.
+    async fn target_groups(&self, vpc_id: &str) -> Result<Vec<TargetGroup>, AwsError>;
     async fn target_health(&self, target_group_arn: &str) -> Result<Vec<Target>, AwsError>;
     /// A target group's ARN by name (an ARN is returned as is when it exists).
     async fn target_group_arn(&self, name: &str) -> Result<Option<String>, AwsError>;
@@ -146,9 +148,10 @@ impl Aws<'_> {
         };
         let routes = async { if scope.routes { self.ec2.routes(vpc_id).await.map(Some) } else { Ok(None) } };
         let groups = async { if scope.security_groups { self.ec2.security_groups(vpc_id).await.map(Some) } else { Ok(None) } };
-        let lb = async { if scope.load_balancing { self.elb.load_balancing(vpc_id).await.map(Some) } else { Ok(None) } };
+        let lbs = async { if scope.load_balancers { self.elb.load_balancers(vpc_id).await.map(Some) } else { Ok(None) } };
+        let tgs = async { if scope.target_groups { self.elb.target_groups(vpc_id).await.map(Some) } else { Ok(None) } };
         let compute = async { if scope.compute { self.ec2.compute(vpc_id).await.map(Some) } else { Ok(None) } };
-        let (subnets, routes, groups, lb, compute) = tokio::try_join!(subnets, routes, groups, lb, compute)?;
+        let (subnets, routes, groups, lbs, tgs, compute) = tokio::try_join!(subnets, routes, groups, lbs, tgs, compute)?;
         let mut net = Network { vpc: Vpc { id: vpc_id.to_string(), ..Vpc::default() }, ..Network::default() };
         if let Some((vpc, subnets)) = subnets {
             net.vpc = vpc;
@@ -162,8 +165,10 @@ impl Aws<'_> {
         if let Some(g) = groups {
             net.security_groups = g;
         }
-        if let Some((lbs, tgs)) = lb {
+        if let Some(lbs) = lbs {
             net.load_balancers = lbs;
+        }
+        if let Some(tgs) = tgs {
             net.target_groups = tgs;
         }
         if let Some((instances, interfaces)) = compute {
@@ -196,8 +201,10 @@ impl Aws<'_> {
         if scope.security_groups {
             net.security_groups = fresh.security_groups;
         }
-        if scope.load_balancing {
+        if scope.load_balancers {
             net.load_balancers = fresh.load_balancers;
+        }
+        if scope.target_groups {
             net.target_groups = fresh.target_groups;
         }
         if scope.compute {

@@ -498,8 +498,9 @@ pub struct Instance {
 }
 
 /// What of a VPC is read: the VPC and its subnets, the route tables and
-/// gateways, the security groups (EC2), the load balancers (ELBv2), the
-/// compute (instances and interfaces). Steps read only what they need, and
+/// gateways, the security groups (EC2), the load balancers with their
+/// listeners, the target groups with their targets (ELBv2), the compute
+/// (instances and interfaces). Steps read only what they need, and
 /// after a change only the part it can have modified is read again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Scope {
@@ -508,27 +509,35 @@ pub struct Scope {
     /// Route tables, internet and egress-only gateways.
     pub routes: bool,
     pub security_groups: bool,
-    pub load_balancing: bool,
+    /// Load balancers, listeners and rules.
+    pub load_balancers: bool,
+    /// Target groups, their targets and health, attributes and tags.
+    pub target_groups: bool,
     pub compute: bool,
 }
 
 impl Scope {
-    pub const NONE: Scope = Scope { subnets: false, routes: false, security_groups: false, load_balancing: false, compute: false };
+    pub const NONE: Scope =
+        Scope { subnets: false, routes: false, security_groups: false, load_balancers: false, target_groups: false, compute: false };
     pub const SUBNETS: Scope = Scope { subnets: true, ..Scope::NONE };
     pub const ROUTES: Scope = Scope { routes: true, ..Scope::NONE };
     pub const SECURITY_GROUPS: Scope = Scope { security_groups: true, ..Scope::NONE };
     /// Everything EC2 holds of the network.
     pub const NETWORK: Scope = Scope { subnets: true, routes: true, security_groups: true, ..Scope::NONE };
-    pub const LOAD_BALANCING: Scope = Scope { load_balancing: true, ..Scope::NONE };
+    pub const LOAD_BALANCERS: Scope = Scope { load_balancers: true, ..Scope::NONE };
+    pub const TARGET_GROUPS: Scope = Scope { target_groups: true, ..Scope::NONE };
+    /// Everything ELBv2 holds of the VPC.
+    pub const LOAD_BALANCING: Scope = Scope { load_balancers: true, target_groups: true, ..Scope::NONE };
     pub const COMPUTE: Scope = Scope { compute: true, ..Scope::NONE };
-    pub const ALL: Scope = Scope { subnets: true, routes: true, security_groups: true, load_balancing: true, compute: true };
+    pub const ALL: Scope = Scope { subnets: true, routes: true, security_groups: true, load_balancers: true, target_groups: true, compute: true };
 
     fn zip(self, other: Scope, f: impl Fn(bool, bool) -> bool) -> Scope {
         Scope {
             subnets: f(self.subnets, other.subnets),
             routes: f(self.routes, other.routes),
             security_groups: f(self.security_groups, other.security_groups),
-            load_balancing: f(self.load_balancing, other.load_balancing),
+            load_balancers: f(self.load_balancers, other.load_balancers),
+            target_groups: f(self.target_groups, other.target_groups),
             compute: f(self.compute, other.compute),
         }
     }

@@ -230,7 +230,10 @@ impl Change {
             Change::Ipv6DefaultRoute(_) => Scope::ROUTES,
             Change::SecurityGroupIpv6(_) => Scope::SECURITY_GROUPS,
             Change::AssignIpv6Addresses(_) => Scope::COMPUTE,
-            Change::LoadBalancerIpType(_) | Change::TargetGroupIpv6(_) => Scope::LOAD_BALANCING,
+            Change::LoadBalancerIpType(_) => Scope::LOAD_BALANCERS,
+            // Undoing a weight change may need a group recreated meanwhile.
+            Change::TargetGroupIpv6(target_group_ipv6::Change::SetForward { .. }) => Scope::LOAD_BALANCING,
+            Change::TargetGroupIpv6(_) => Scope::TARGET_GROUPS,
         }
     }
 
