@@ -107,6 +107,14 @@ fn gunicorn_on_ipv6_completes_and_rollback_restores_the_start() {
 
     let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // The plan announced exactly the calls apply made, action by action.
+    let planned: Vec<String> = plan
+        .lines()
+        .filter_map(|l| l.strip_prefix("      "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|call| call.split_once(':').map(|(_, action)| action.to_string()))
+        .collect();
+    assert_eq!(action_counts(&planned), action_counts(&emu.mutating_calls()), "plan vs apply:\n{plan}");
     let after = emu.fingerprint(&vpc);
     for line in [
         "lb redash internet-facing dualstack",

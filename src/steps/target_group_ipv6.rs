@@ -79,6 +79,31 @@ fn keep() -> Retire {
     Retire::Keep
 }
 
+/// The attributes AWS gives a new target group (ELBv2 documentation,
+/// "Target group attributes"), for the plan's projection of a create.
+fn new_group_defaults(protocol: Option<&str>) -> Vec<(String, String)> {
+    let http = matches!(protocol, Some("HTTP" | "HTTPS") | None);
+    let common: &[(&str, &str)] = &[("deregistration_delay.timeout_seconds", "300"), ("stickiness.enabled", "false")];
+    let alb: &[(&str, &str)] = &[
+        ("stickiness.type", "lb_cookie"),
+        ("stickiness.lb_cookie.duration_seconds", "86400"),
+        ("stickiness.app_cookie.duration_seconds", "86400"),
+        ("load_balancing.algorithm.type", "round_robin"),
+        ("load_balancing.algorithm.anomaly_mitigation", "off"),
+        ("load_balancing.cross_zone.enabled", "use_load_balancer_configuration"),
+        ("slow_start.duration_seconds", "0"),
+        ("waf.fail_open.enabled", "false"),
+    ];
+    let nlb: &[(&str, &str)] = &[
+        ("stickiness.type", "source_ip"),
+        ("deregistration_delay.connection_termination.enabled", "false"),
+        ("preserve_client_ip.enabled", "true"),
+        ("proxy_protocol_v2.enabled", "false"),
+        ("load_balancing.cross_zone.enabled", "use_load_balancer_configuration"),
+    ];
+    common.iter().chain(if http { alb } else { nlb }).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
 /// The name of X's replacement: X's name cut so that `suffix` fits in
 /// AWS's 32 characters (no trailing `-` before the suffix).
 pub fn replacement_name(old: &str, suffix: &str) -> String {
@@ -557,6 +582,11 @@ impl Change {
                 vpc_id: group.vpc_id.clone(),
                 target_type: group.target_type.clone(),
                 ip_address_type: group.ip_address_type.clone(),
+                health_check: group.health_check.clone(),
+                // A new group starts with AWS's defaults: the plan then shows
+                // a CopyAttributes only for what the old group changed, as
+                // apply (which reads the new group) will do.
+                attributes: new_group_defaults(group.protocol.as_deref()),
                 tags: group.tags.clone(),
                 ..TargetGroup::default()
             }),
