@@ -99,6 +99,15 @@ impl Drop for Tmux {
     }
 }
 
+/// The full cutover runbook, its site check pointed at `port`, quick gates.
+fn incident_cutover(ws: &Workspace, port: u16) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("runbooks/incident-cutover.yaml"))
+        .unwrap()
+        .replace("[::1]:8000/", &format!("[::1]:{port}/"))
+        .replace("interval: 1s, healthy_threshold: 2", "interval: 100ms, healthy_threshold: 1");
+    ws.runbook("incident-cutover.yaml", &text)
+}
+
 #[test]
 fn failure_prompt_roll_back_everything_returns_to_ipv4() {
     let emu = Emulator::start();
@@ -107,11 +116,7 @@ fn failure_prompt_roll_back_everything_returns_to_ipv4() {
     // The incident: the application listens on IPv4 only.
     let (_app, port) = App::gunicorn("0.0.0.0");
     let ws = Workspace::new();
-    let text = std::fs::read_to_string(root().join("runbooks/incident-cutover.yaml"))
-        .unwrap()
-        .replace("[::1]:8000/", &format!("[::1]:{port}/"))
-        .replace("interval: 1s, healthy_threshold: 2", "interval: 100ms, healthy_threshold: 1");
-    let rb = ws.runbook("incident-cutover.yaml", &text);
+    let rb = incident_cutover(&ws, port);
     let t = Tmux::start(ws.dir.path(), &emu, &format!("apply {}", rb.display()));
     // Each step before the load balancer's: its diff, then apply (the default).
     for step in ["vpc-ipv6", "subnets", "public-route", "security-groups", "backend-addresses", "alb"] {
@@ -214,11 +219,7 @@ fn retry_runs_the_failed_gate_again_before_anything_moves_then_roll_back_this_st
     let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
     let (_app, port) = App::gunicorn("0.0.0.0");
     let ws = Workspace::new();
-    let text = std::fs::read_to_string(root().join("runbooks/incident-cutover.yaml"))
-        .unwrap()
-        .replace("[::1]:8000/", &format!("[::1]:{port}/"))
-        .replace("interval: 1s, healthy_threshold: 2", "interval: 100ms, healthy_threshold: 1");
-    let rb = ws.runbook("incident-cutover.yaml", &text);
+    let rb = incident_cutover(&ws, port);
     emu.clear_calls();
     let t = Tmux::start(ws.dir.path(), &emu, &format!("apply {}", rb.display()));
     for step in ["vpc-ipv6", "subnets", "public-route", "security-groups", "backend-addresses", "alb"] {
