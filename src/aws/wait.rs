@@ -57,22 +57,36 @@ impl Waiter {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Probe, AwsError>>,
     {
+        self.until_read(what, || {
+            let read = probe();
+            async move { read.await.map(|p| (p, ())) }
+        })
+        .await
+    }
+
+    /// [`Waiter::until`] for a probe that reads something on the way (the
+    /// state it judged): returns the last read, the one found ready.
+    pub async fn until_read<T, F, Fut>(&self, what: &str, mut probe: F) -> Result<T, WaitError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<(Probe, T), AwsError>>,
+    {
         let start = Instant::now();
         let mut interval = self.first_interval;
         let mut good = 0;
         loop {
             let last = match probe().await {
-                Ok(Probe::Ready) => {
+                Ok((Probe::Ready, read)) => {
                     good += 1;
                     if good >= self.consecutive {
-                        return Ok(());
+                        return Ok(read);
                     }
                     // A confirming read need not wait long.
                     tokio::time::sleep(self.first_interval / 2).await;
                     continue;
                 }
-                Ok(Probe::Pending(seen)) => seen,
-                Ok(Probe::Terminal(state)) => {
+                Ok((Probe::Pending(seen), _)) => seen,
+                Ok((Probe::Terminal(state), _)) => {
                     return Err(WaitError::Terminal { what: what.to_string(), state });
                 }
                 Err(e) if e.is_not_found() => e.to_string(),
@@ -120,6 +134,19 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn until_read_returns_the_read_found_ready() {
+        let n = AtomicU32::new(0);
+        let read = fast()
+            .until_read("x", || async {
+                let i = n.fetch_add(1, Ordering::SeqCst);
+                Ok((if i == 0 { Probe::Pending("not yet".into()) } else { Probe::Ready }, i))
+            })
+            .await
+            .unwrap();
+        assert_eq!(read, 2, "the second consecutive ready read");
     }
 
     #[tokio::test]

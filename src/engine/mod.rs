@@ -452,17 +452,15 @@ impl<'a> Engine<'a> {
         let part = spec.settle_scope();
         let what = format!("step {} to settle", step.id);
         self.events.emit(Event::Waiting { step: step.id.to_string(), what: what.clone(), deadline_secs: Some(self.waiter.deadline.as_secs()) });
-        let last = std::sync::Mutex::new(None);
-        let (aws, vpc, last_ref) = (self.aws, self.vpc_id.as_str(), &last);
-        self.waiter
-            .until(&what, || async move {
+        let (aws, vpc) = (self.aws, self.vpc_id.as_str());
+        let fresh = self
+            .waiter
+            .until_read(&what, || async move {
                 let fresh = aws.refresh(vpc, net, part).await?;
-                let probe = spec.settled(&fresh);
-                *last_ref.lock().expect("not poisoned") = Some(fresh);
-                Ok(probe)
+                Ok((spec.settled(&fresh), fresh))
             })
             .await?;
-        Ok(last.into_inner().expect("not poisoned").expect("read at least once"))
+        Ok(fresh)
     }
 
     /// Read back until nothing is missing and the step's resources settled.
@@ -481,25 +479,21 @@ impl<'a> Engine<'a> {
             }
             part = scope;
         }
-        let last = std::sync::Mutex::new(None);
-        let (prev, last_ref) = (&net, &last);
+        let prev = &net;
         self.verify_waiter
-            .until(&format!("step {} to verify", step.id), || async move {
+            .until_read(&format!("step {} to verify", step.id), || async move {
                 let fresh = aws.refresh(vpc, prev, part).await?;
-                let missing = match spec.check(&fresh) {
-                    Ok(m) => m,
-                    Err(e) => return Ok(Probe::Terminal(e.to_string())),
+                let probe = match spec.check(&fresh) {
+                    Err(e) => Probe::Terminal(e.to_string()),
+                    Ok(missing) => match missing.first() {
+                        Some(first) => Probe::Pending(format!("still missing: {}", first.describe())),
+                        None => spec.settled(&fresh),
+                    },
                 };
-                let probe = match missing.first() {
-                    Some(first) => Probe::Pending(format!("still missing: {}", first.describe())),
-                    None => spec.settled(&fresh),
-                };
-                *last_ref.lock().expect("not poisoned") = Some(fresh);
-                Ok(probe)
+                Ok((probe, fresh))
             })
             .await
-            .map_err(|e| StepError::Verify(e.to_string()))?;
-        Ok(last.into_inner().expect("not poisoned").unwrap_or(net))
+            .map_err(|e| StepError::Verify(e.to_string()))
     }
 
     async fn apply_change(&mut self, step: &StepId, change: &Change) -> Result<(), StepFailure> {
