@@ -143,6 +143,23 @@ impl Aws<'_> {
     /// What `scope` covers, read concurrently (a part not asked for is
     /// left empty; the VPC is then known by its ID alone).
     pub async fn snapshot(&self, vpc_id: &str, scope: Scope) -> Result<Network, AwsError> {
+        let mut net = Network { vpc: Vpc { id: vpc_id.to_string(), ..Vpc::default() }, ..Network::default() };
+        self.read_into(vpc_id, scope, &mut net).await?;
+        Ok(net)
+    }
+
+    /// `prev` with what `scope` covers read again: after a batch of changes
+    /// that can only have changed that part (a weight stage touches the load
+    /// balancers, not the subnets), the rest is not read twice.
+    pub async fn refresh(&self, vpc_id: &str, prev: &Network, scope: Scope) -> Result<Network, AwsError> {
+        let mut net = prev.clone();
+        self.read_into(vpc_id, scope, &mut net).await?;
+        Ok(net)
+    }
+
+    /// Read the parts `scope` covers, concurrently, into `net` (the others
+    /// are left as they are).
+    async fn read_into(&self, vpc_id: &str, scope: Scope, net: &mut Network) -> Result<(), AwsError> {
         let subnets = async {
             if scope.subnets { tokio::try_join!(self.ec2.vpc(vpc_id), self.ec2.subnets(vpc_id)).map(Some) } else { Ok(None) }
         };
@@ -152,7 +169,6 @@ impl Aws<'_> {
         let tgs = async { if scope.target_groups { self.elb.target_groups(vpc_id).await.map(Some) } else { Ok(None) } };
         let compute = async { if scope.compute { self.ec2.compute(vpc_id).await.map(Some) } else { Ok(None) } };
         let (subnets, routes, groups, lbs, tgs, compute) = tokio::try_join!(subnets, routes, groups, lbs, tgs, compute)?;
-        let mut net = Network { vpc: Vpc { id: vpc_id.to_string(), ..Vpc::default() }, ..Network::default() };
         if let Some((vpc, subnets)) = subnets {
             net.vpc = vpc;
             net.subnets = subnets;
@@ -175,43 +191,7 @@ impl Aws<'_> {
             net.instances = instances;
             net.interfaces = interfaces;
         }
-        Ok(net)
-    }
-}
-
-impl Aws<'_> {
-    /// `prev` with what `scope` covers read again: after a batch of changes
-    /// that can only have changed that part (a weight stage touches the load
-    /// balancers, not the subnets), the rest is not read twice.
-    pub async fn refresh(&self, vpc_id: &str, prev: &Network, scope: Scope) -> Result<Network, AwsError> {
-        if scope == Scope::NONE {
-            return Ok(prev.clone());
-        }
-        let fresh = self.snapshot(vpc_id, scope).await?;
-        let mut net = prev.clone();
-        if scope.subnets {
-            net.vpc = fresh.vpc;
-            net.subnets = fresh.subnets;
-        }
-        if scope.routes {
-            net.route_tables = fresh.route_tables;
-            net.internet_gateways = fresh.internet_gateways;
-            net.egress_only_gateways = fresh.egress_only_gateways;
-        }
-        if scope.security_groups {
-            net.security_groups = fresh.security_groups;
-        }
-        if scope.load_balancers {
-            net.load_balancers = fresh.load_balancers;
-        }
-        if scope.target_groups {
-            net.target_groups = fresh.target_groups;
-        }
-        if scope.compute {
-            net.instances = fresh.instances;
-            net.interfaces = fresh.interfaces;
-        }
-        Ok(net)
+        Ok(())
     }
 }
 
