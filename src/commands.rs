@@ -131,15 +131,6 @@ struct Session {
     retry: crate::aws::retry::RetryPolicy,
 }
 
-/// Events to a reporter that forwards to the shared progress display.
-struct Shared(Arc<ProgressReporter>);
-
-impl EventSink for Shared {
-    fn emit(&self, e: crate::engine::events::Event) {
-        self.0.emit(e)
-    }
-}
-
 async fn connect(g: &Global, rb: &Runbook) -> Result<Session> {
     connect_region(g, rb.region.as_deref()).await
 }
@@ -162,7 +153,7 @@ async fn connect_region(g: &Global, fallback: Option<&str>) -> Result<Session> {
         Output::Text if std::io::stderr().is_terminal() && std::env::var_os("DUALSTACK_NO_PROGRESS").is_none() => {
             let p = Arc::new(ProgressReporter::new());
             progress = Some(p.clone());
-            Box::new(Shared(p))
+            Box::new(p)
         }
         Output::Text => Box::new(TextReporter::new(std::io::stderr())),
         Output::Json => Box::new(JsonReporter::new(std::io::stdout())),
@@ -255,6 +246,12 @@ fn step_fail(rb: &Runbook, step: &crate::runbook::StepId, e: StepError) -> Fail 
 impl Session {
     fn aws(&self) -> Aws<'_> {
         Aws { ec2: self.ec2.as_ref(), elb: self.elb.as_ref() }
+    }
+
+    /// Who answers the engine's questions: a person on this terminal, if
+    /// one can be asked (it hides the progress display while it asks).
+    fn pilot(&self) -> Option<TerminalPilot> {
+        prompt::can_ask().then(|| TerminalPilot::new(self.progress.clone().unwrap_or_default()))
     }
 }
 
@@ -562,19 +559,19 @@ async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure
         eprint!("{}", crate::plan::render_text(&plan));
         confirm(yes, &format!("Apply {} change(s) to {vpc_id}?", plan.change_count()))?;
     }
-    let prompted = interactive || !yes;
     let run_id = new_run_id();
     let events = run_log(g, &rb, &run_id, s.events.as_ref())?;
     // Asked before every step when interactive, else before `confirm: true`
     // steps only, and only when someone can answer.
-    let pilot = prompt::can_ask().then(|| TerminalPilot::new(s.progress.clone().unwrap_or_default()));
+    let pilot = s.pilot();
     let mut engine = Engine::new(s.aws(), &events, journal, run_id, vpc_id.clone());
     engine.workdir = runbook_dir(&rb);
     engine.pilot = pilot.as_ref().map(|p| p as &dyn crate::engine::pilot::Pilot);
     engine.interactive = interactive;
-    if !prompted {
-        // Read moments ago: the first step need not read it again. (After a
-        // prompt, a person may have taken minutes: read afresh.)
+    if yes {
+        // Read moments ago: the first step need not read it again. (Without
+        // --yes a prompt came first, interactive or not, and a person may have
+        // taken minutes: read afresh.)
         engine.known = Some((plan.live, Scope::ALL));
     }
     stop_on_signal(&engine);
@@ -610,7 +607,7 @@ async fn resume(g: &Global, path: &Path, yes: bool, interactive: bool, force: bo
         confirm(yes, &format!("Resume run {} on {} with step(s) {}?", run.run_id, run.vpc_id, left.join(", ")))?;
     }
     let events = run_log(g, &rb, &run.run_id, s.events.as_ref())?;
-    let pilot = prompt::can_ask().then(|| TerminalPilot::new(s.progress.clone().unwrap_or_default()));
+    let pilot = s.pilot();
     let mut engine = Engine::new(s.aws(), &events, journal, run.run_id.clone(), run.vpc_id.clone());
     engine.workdir = runbook_dir(&rb);
     // Steps marked `confirm: true` still stop to ask on a terminal.

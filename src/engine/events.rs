@@ -51,3 +51,10 @@ pub enum RunOutcome {
 pub trait EventSink: Send + Sync {
     fn emit(&self, event: Event);
 }
+
+/// A shared sink (the progress display, which the prompts also use).
+impl<T: EventSink + ?Sized> EventSink for std::sync::Arc<T> {
+    fn emit(&self, event: Event) {
+        (**self).emit(event)
+    }
+}
