@@ -168,14 +168,7 @@ async fn init(g: &Global, vpc: &str, out: Option<&Path>, name: Option<&str>, for
     }
     let s = connect_region(g, None).await?;
     let found = s.ec2.find_vpcs(vpc).await.map_err(|e| Fail::new(exit::STEP_FAILED, e.to_string()))?;
-    let (vpc_id, vpc_name) = match found.as_slice() {
-        [one] => one.clone(),
-        [] => return Err(Fail::new(exit::USAGE, format!("no VPC `{vpc}` in {}: give its ID or its exact Name tag", s.region))),
-        many => {
-            let listed: Vec<String> = many.iter().map(|(i, n)| label(i, n.as_deref())).collect();
-            return Err(Fail::new(exit::USAGE, format!("`{vpc}` matches {} VPCs: {}; use the ID", many.len(), listed.join(", "))));
-        }
-    };
+    let (vpc_id, vpc_name) = one_vpc(vpc, found).map_err(|(message, help)| Fail::new(exit::USAGE, format!("{message} in {}: {help}", s.region)))?;
     let net = s.aws().snapshot(&vpc_id, Scope::ALL).await.map_err(|e| Fail::new(exit::STEP_FAILED, e.to_string()))?;
     let default_name = format!("{}-dualstack", vpc_name.as_deref().unwrap_or(&vpc_id).to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-"));
     let vpc_ref = match &vpc_name {
@@ -207,17 +200,20 @@ async fn init(g: &Global, vpc: &str, out: Option<&Path>, name: Option<&str>, for
 /// The VPC the runbook names: exactly one, or an error at the `vpc:` line.
 async fn resolve_vpc(ec2: &dyn Ec2, rb: &Runbook) -> Result<String> {
     let found = ec2.find_vpcs(&rb.vpc.text).await.map_err(|e| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")))?;
-    match found.as_slice() {
-        [(id, _)] => Ok(id.clone()),
-        [] => Err(Fail::new(exit::USAGE, rb.diagnostic(rb.vpc.at, format!("no VPC `{}` found", rb.vpc.text)).help("give the VPC's ID or its exact Name tag, and check the region").to_string())),
-        many => Err(Fail::new(
-            exit::USAGE,
-            rb.diagnostic(
-                rb.vpc.at,
-                format!("`{}` matches {} VPCs: {}", rb.vpc.text, many.len(), many.iter().map(|(i, n)| label(i, n.as_deref())).collect::<Vec<_>>().join(", ")),
-            )
-            .help("use the VPC's ID")
-            .to_string(),
+    one_vpc(&rb.vpc.text, found)
+        .map(|(id, _)| id)
+        .map_err(|(message, help)| Fail::new(exit::USAGE, rb.diagnostic(rb.vpc.at, message).help(help).to_string()))
+}
+
+/// The one VPC among those `reference` found, or why not (the message and
+/// what to do).
+fn one_vpc(reference: &str, found: Vec<(String, Option<String>)>) -> std::result::Result<(String, Option<String>), (String, &'static str)> {
+    match found.len() {
+        1 => Ok(found.into_iter().next().expect("one")),
+        0 => Err((format!("no VPC `{reference}` found"), "give the VPC's ID or its exact Name tag, and check the region")),
+        n => Err((
+            format!("`{reference}` matches {n} VPCs: {}", found.iter().map(|(i, n)| label(i, n.as_deref())).collect::<Vec<_>>().join(", ")),
+            "use the VPC's ID",
         )),
     }
 }

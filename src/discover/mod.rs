@@ -24,6 +24,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 
 use crate::aws::{Network, RouteTarget, TargetGroup};
+use crate::ipv6::Ipv6Net;
+use crate::steps::ipv6_default_route::Via;
 use crate::steps::target_group_ipv6::replacement_name;
 
 /// A YAML scalar: bare when plain and unambiguous, else double-quoted
@@ -215,11 +217,7 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
             .collect();
         let mut subnets = net.subnets.clone();
         subnets.sort_by(|a, b| (a.name.as_deref().unwrap_or(&a.id), &a.id).cmp(&(b.name.as_deref().unwrap_or(&b.id), &b.id)));
-        let nat64 = net.subnets.iter().all(|s| {
-            crate::preflight::dns64::route_table_of(net, &s.id)
-                .and_then(|t| t.route_v6(&"64:ff9b::/96".parse().expect("prefix")))
-                .is_some_and(|r| matches!(r.target, RouteTarget::NatGateway(_)))
-        });
+        let nat64 = net.subnets.iter().all(|s| crate::preflight::dns64::has_nat64(net, &s.id));
         let _ = writeln!(y, "\n  - id: {}", ids.take("subnets".into()));
         let _ = writeln!(y, "    # A /64 per subnet: the lowest index not in use (0 is left free); a subnet");
         let _ = writeln!(y, "    # that already has a block keeps it.");
@@ -250,21 +248,19 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
 
     // 3. Routes.
     let default_v4 = |t: &crate::aws::RouteTable| t.routes.iter().find(|r| r.destination_v4.as_deref() == Some("0.0.0.0/0")).map(|r| r.target.clone());
-    let any: crate::ipv6::Ipv6Net = "::/0".parse().expect("::/0");
-    let mut tables_to = |nat: bool| -> Vec<String> {
+    let mut tables_to = |via: Via| -> Vec<String> {
         let mut out = Vec::new();
         for t in &net.route_tables {
             let wanted = match default_v4(t) {
-                Some(RouteTarget::InternetGateway(_)) => !nat,
-                Some(RouteTarget::NatGateway(_)) => nat,
+                Some(RouteTarget::InternetGateway(_)) => via == Via::InternetGateway,
+                Some(RouteTarget::NatGateway(_)) => via == Via::EgressOnlyInternetGateway,
                 _ => false,
             };
             if !wanted {
                 continue;
             }
-            let fits = |r: &RouteTarget| if nat { matches!(r, RouteTarget::EgressOnlyInternetGateway(_)) } else { matches!(r, RouteTarget::InternetGateway(_)) };
-            match t.route_v6(&any) {
-                Some(r) if !fits(&r.target) => {
+            match t.route_v6(&Ipv6Net::ANY) {
+                Some(r) if !via.routes_to(&r.target) => {
                     notes.push(format!("{} already routes ::/0 to {}: left as it is", crate::aws::label(&t.id, t.name.as_deref()), r.target.id()))
                 }
                 _ => out.push(reference(&t.id, t.name.as_deref(), &table_names)),
@@ -272,7 +268,7 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
         }
         out
     };
-    let (public, private) = (tables_to(false), tables_to(true));
+    let (public, private) = (tables_to(Via::InternetGateway), tables_to(Via::EgressOnlyInternetGateway));
     if !public.is_empty() {
         let _ = writeln!(y, "\n  - id: {}", ids.take("public-routes".into()));
         let _ = writeln!(y, "    # These tables send 0.0.0.0/0 to the internet gateway: ::/0 goes there too.");

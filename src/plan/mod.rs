@@ -101,7 +101,7 @@ pub fn render_text(plan: &Plan) -> String {
             out.push_str("  no change\n");
         }
         for c in &s.changes {
-            out.push_str(&format!("  {}: {}: {} -> {}\n", c.resource, c.attribute, c.current, c.desired));
+            out.push_str(&format!("  {c}\n"));
             out.push_str(&format!("      {} {}\n", c.call, c.args));
         }
     }

@@ -21,20 +21,20 @@ fn nat64_prefix() -> Ipv6Net {
     "64:ff9b::/96".parse().expect("well-known NAT64 prefix")
 }
 
+/// Whether the subnet's route table sends `64:ff9b::/96` to a NAT gateway.
+pub fn has_nat64(net: &Network, subnet_id: &str) -> bool {
+    route_table_of(net, subnet_id).and_then(|t| t.route_v6(&nat64_prefix())).is_some_and(|r| matches!(r.target, RouteTarget::NatGateway(_)))
+}
+
 /// Every subnet that has (or will have) DNS64 on and no NAT64 route.
 pub fn check(end: &Network) -> Vec<Finding> {
-    let prefix = nat64_prefix();
     end.subnets
         .iter()
-        .filter(|s| s.enable_dns64)
-        .filter_map(|s| {
+        .filter(|s| s.enable_dns64 && !has_nat64(end, &s.id))
+        .map(|s| {
             let table = route_table_of(end, &s.id);
-            let routed = table.and_then(|t| t.route_v6(&prefix)).is_some_and(|r| matches!(r.target, RouteTarget::NatGateway(_)));
-            if routed {
-                return None;
-            }
             let table_name = table.map_or_else(|| "no route table".to_string(), |t| label(&t.id, t.name.as_deref()));
-            Some(Finding {
+            Finding {
                 id: ID,
                 severity: Severity::Error,
                 step: None,
@@ -44,7 +44,7 @@ pub fn check(end: &Network) -> Vec<Finding> {
                      resolve to addresses that lead nowhere, connections hang for minutes, and servers with a watchdog never start (the incident)"
                 ),
                 fix: "set `dns64: false` in the subnet_ipv6 step (and turn it off where it is on), or add a NAT gateway and a 64:ff9b::/96 route to it in this subnet's route table".into(),
-            })
+            }
         })
         .collect()
 }

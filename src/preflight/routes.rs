@@ -2,8 +2,9 @@
 //! IPv6 block that AWS is still associating.
 
 use super::{Finding, Severity};
-use crate::aws::{label, AssocState, Network, RouteTarget};
-use crate::steps::ipv6_default_route::{Spec, Via};
+use crate::aws::{label, AssocState, Network};
+use crate::ipv6::Ipv6Net;
+use crate::steps::ipv6_default_route::Spec;
 use crate::steps::resolve;
 
 pub const DEFAULT_ROUTE_ELSEWHERE: &str = "ipv6-default-route-elsewhere";
@@ -13,18 +14,12 @@ pub const BLOCK_ASSOCIATING: &str = "ipv6-block-associating";
 /// `replace: true` the step replaces it (and restores it on rollback): worth
 /// a warning, not an error.
 pub fn before_default_route(spec: &Spec, net: &Network) -> Vec<Finding> {
-    let any: crate::ipv6::Ipv6Net = "::/0".parse().expect("::/0");
     spec.tables
         .iter()
         .filter_map(|r| resolve::route_table(net, r).ok())
         .filter_map(|t| {
-            let route = t.route_v6(&any)?;
-            let fits = match (&route.target, &spec.via) {
-                (RouteTarget::InternetGateway(_), Via::InternetGateway) => true,
-                (RouteTarget::EgressOnlyInternetGateway(_), Via::EgressOnlyInternetGateway) => true,
-                _ => false,
-            };
-            if fits {
+            let route = t.route_v6(&Ipv6Net::ANY)?;
+            if spec.via.routes_to(&route.target) {
                 return None;
             }
             let (severity, fix) = if spec.replace {

@@ -28,6 +28,16 @@ pub enum Via {
     EgressOnlyInternetGateway,
 }
 
+impl Via {
+    /// Whether an existing route goes where this step would send `::/0`.
+    pub fn routes_to(self, target: &RouteTarget) -> bool {
+        match self {
+            Via::InternetGateway => matches!(target, RouteTarget::InternetGateway(_)),
+            Via::EgressOnlyInternetGateway => matches!(target, RouteTarget::EgressOnlyInternetGateway(_)),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Raw {

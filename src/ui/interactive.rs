@@ -49,7 +49,7 @@ impl Pilot for TerminalPilot {
                 if n == 1 { "" } else { "s" }
             ));
             for c in p.changes {
-                let _ = term.write_line(&format!("  {}: {}: {} -> {}", c.resource, c.attribute, c.current, c.desired));
+                let _ = term.write_line(&format!("  {c}"));
             }
             if !p.gate.is_empty() {
                 let _ = term.write_line(&format!("  then health gate: {}", p.gate.join(", ")));

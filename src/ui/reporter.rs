@@ -33,7 +33,7 @@ pub fn text_line(e: &Event) -> Option<String> {
         Event::StepSkipped { step, reason } => format!("step {step}: skipped, {reason}"),
         Event::StepUnchanged { step } => format!("  {step}: no change"),
         Event::ChangeStarted { change, .. } => {
-            format!("  {}: {}: {} -> {}  [{}]", change.resource, change.attribute, change.current, change.desired, change.call)
+            format!("  {change}  [{}]", change.call)
         }
         Event::ChangeApplied { .. } => return None,
         Event::ChangeReconciled { step, seq, applied } => format!(
