@@ -328,9 +328,13 @@ fn refuse_findings(plan: &crate::plan::Plan, allow: &[String], command: &str) ->
         return Ok(());
     }
     eprint!("{}", crate::preflight::render_text(&plan.findings));
-    let ids: Vec<&str> = blocking.iter().map(|f| f.id).collect();
-    let mut unique = ids.clone();
-    unique.dedup();
+    // Each id once, in the order found (findings of one id need not be adjacent).
+    let mut unique: Vec<&str> = Vec::new();
+    for f in &blocking {
+        if !unique.contains(&f.id) {
+            unique.push(f.id);
+        }
+    }
     Err(Fail::new(
         exit::FINDINGS,
         format!(
