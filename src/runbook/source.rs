@@ -62,15 +62,35 @@ impl Source {
 
     /// Position of a byte offset (used for serde's error locations).
     pub fn pos_of_offset(&self, offset: usize) -> Pos {
-        let before = &self.text[..offset.min(self.text.len())];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = yaml_lines(&self.text[..offset]);
+        let line = before.len();
+        let col = before.last().map_or(0, |l| l.chars().count()) + 1;
         Pos { line, col }
     }
 
     fn line_text(&self, line: usize) -> Option<&str> {
-        self.text.lines().nth(line.checked_sub(1)?)
+        yaml_lines(&self.text).into_iter().nth(line.checked_sub(1)?)
     }
+}
+
+/// The lines of `text` as YAML counts them: a line ends at CR LF, LF or a
+/// lone CR (YAML 1.2, 5.4). The marked parser counts lines this way, so the
+/// line shown under a message must be cut the same way; `str::lines` would
+/// not break at a lone CR and show the wrong line.
+pub fn yaml_lines(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(['\r', '\n']) {
+        lines.push(&rest[..i]);
+        let skip = if rest[i..].starts_with("\r\n") { 2 } else { 1 };
+        rest = &rest[i + skip..];
+    }
+    lines.push(rest);
+    lines
 }
 
 /// Builds the path -> position maps from parser events.
