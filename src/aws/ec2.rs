@@ -16,6 +16,7 @@ use aws_sdk_ec2::types::{
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use super::memo::Memo;
 use super::retry::RetryPolicy;
 use super::*;
 use crate::ipv6::Ipv6Net;
@@ -28,6 +29,16 @@ pub struct SdkEc2 {
     /// Every mutating call is sent with `DryRun`: AWS checks the caller's
     /// permission and applies nothing (`plan --check-permissions`).
     dry_run: bool,
+    /// Whether an instance type supports IPv6, by type: a fact of the type,
+    /// read once per run however often compute is read.
+    ipv6_by_type: Memo<Option<bool>>,
+    /// A VPC's internet gateways, its egress-only gateways (forgotten
+    /// before the tool creates or deletes one) and its security groups
+    /// without their rules (the tool changes rules, never groups): read once
+    /// per run, by VPC ID.
+    internet_gateways: Memo<Vec<String>>,
+    egress_only_gateways: Memo<Vec<String>>,
+    security_groups: Memo<Vec<SecurityGroup>>,
 }
 
 impl SdkEc2 {
@@ -40,6 +51,10 @@ impl SdkEc2 {
             write: Client::from_conf(conf(aws_config::retry::RetryConfig::disabled())),
             retry,
             dry_run: false,
+            ipv6_by_type: Default::default(),
+            internet_gateways: Default::default(),
+            egress_only_gateways: Default::default(),
+            security_groups: Default::default(),
         }
     }
 
@@ -116,6 +131,56 @@ fn route_target(r: &aws_sdk_ec2::types::Route) -> RouteTarget {
 }
 
 impl SdkEc2 {
+    /// The VPC's instances (not terminated), each with whether its type
+    /// supports IPv6.
+    async fn read_instances(&self, vpc_id: &str) -> Result<Vec<Instance>, AwsError> {
+        let reservations: Vec<_> = self
+            .read
+            .describe_instances()
+            .filters(filter("vpc-id", [vpc_id]))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| err("ec2:DescribeInstances", e))?;
+        let mut instances: Vec<Instance> = reservations
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter(|i| i.state().and_then(|s| s.name()).is_none_or(|n| n.as_str() != "terminated"))
+            .map(|i| Instance {
+                id: i.instance_id().unwrap_or_default().to_string(),
+                name: name_tag(i.tags()),
+                instance_type: i.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                subnet_id: i.subnet_id().unwrap_or_default().to_string(),
+                state: i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default(),
+                ipv6_supported: None,
+            })
+            .collect();
+        instances.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut unknown: Vec<String> =
+            instances.iter().map(|i| i.instance_type.clone()).filter(|t| !t.is_empty() && !self.ipv6_by_type.contains(t)).collect();
+        unknown.sort();
+        unknown.dedup();
+        for chunk in unknown.chunks(100) {
+            let out = self
+                .read
+                .describe_instance_types()
+                .set_instance_types(Some(chunk.iter().map(|t| aws_sdk_ec2::types::InstanceType::from(t.as_str())).collect()))
+                .send()
+                .await
+                .map_err(|e| err("ec2:DescribeInstanceTypes", e))?;
+            for t in out.instance_types() {
+                let name = t.instance_type().map(|x| x.as_str()).unwrap_or_default();
+                self.ipv6_by_type.put(name, t.network_info().and_then(|n| n.ipv6_supported()));
+            }
+        }
+        for i in &mut instances {
+            i.ipv6_supported = self.ipv6_by_type.get(&i.instance_type).flatten();
+        }
+        Ok(instances)
+    }
+
     async fn read_vpc(&self, vpc_id: &str) -> Result<Vpc, AwsError> {
         const OP: &str = "ec2:DescribeVpcs";
         let out = self.read.describe_vpcs().vpc_ids(vpc_id).send().await.map_err(|e| err(OP, e))?;
@@ -254,6 +319,7 @@ impl SdkEc2 {
             .collect())
     }
 
+    /// The VPC's security groups, without their rules.
     async fn read_security_groups(&self, vpc_id: &str) -> Result<Vec<SecurityGroup>, AwsError> {
         const OP: &str = "ec2:DescribeSecurityGroups";
         let items: Vec<_> = self
@@ -276,7 +342,12 @@ impl SdkEc2 {
             })
             .collect();
         groups.sort_by(|a, b| a.id.cmp(&b.id));
-        // Rules with their IDs, batched: a filter takes up to 200 values.
+        Ok(groups)
+    }
+
+    /// `groups` with their rules, read with their IDs, batched: a filter
+    /// takes up to 200 values.
+    async fn read_rules(&self, mut groups: Vec<SecurityGroup>) -> Result<Vec<SecurityGroup>, AwsError> {
         let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
         for chunk in ids.chunks(200) {
             const ROP: &str = "ec2:DescribeSecurityGroupRules";
@@ -331,13 +402,17 @@ impl Ec2 for SdkEc2 {
     }
 
     async fn routes(&self, vpc_id: &str) -> Result<Routes, AwsError> {
-        let (route_tables, internet_gateways, egress_only_gateways) =
-            tokio::try_join!(self.read_route_tables(vpc_id), self.read_internet_gateways(vpc_id), self.read_egress_only_gateways(vpc_id))?;
+        let (route_tables, internet_gateways, egress_only_gateways) = tokio::try_join!(
+            self.read_route_tables(vpc_id),
+            self.internet_gateways.get_or_read(vpc_id, self.read_internet_gateways(vpc_id)),
+            self.egress_only_gateways.get_or_read(vpc_id, self.read_egress_only_gateways(vpc_id))
+        )?;
         Ok(Routes { route_tables, internet_gateways, egress_only_gateways })
     }
 
     async fn security_groups(&self, vpc_id: &str) -> Result<Vec<SecurityGroup>, AwsError> {
-        self.read_security_groups(vpc_id).await
+        let groups = self.security_groups.get_or_read(vpc_id, self.read_security_groups(vpc_id)).await?;
+        self.read_rules(groups).await
     }
 
     async fn vpc(&self, vpc_id: &str) -> Result<Vpc, AwsError> {
@@ -349,59 +424,17 @@ impl Ec2 for SdkEc2 {
     }
 
     async fn compute(&self, vpc_id: &str) -> Result<(Vec<Instance>, Vec<Interface>), AwsError> {
-        let reservations: Vec<_> = self
-            .read
-            .describe_instances()
-            .filters(filter("vpc-id", [vpc_id]))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| err("ec2:DescribeInstances", e))?;
-        let mut instances: Vec<Instance> = reservations
-            .iter()
-            .flat_map(|r| r.instances())
-            .filter(|i| i.state().and_then(|s| s.name()).is_none_or(|n| n.as_str() != "terminated"))
-            .map(|i| Instance {
-                id: i.instance_id().unwrap_or_default().to_string(),
-                name: name_tag(i.tags()),
-                instance_type: i.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
-                subnet_id: i.subnet_id().unwrap_or_default().to_string(),
-                state: i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default(),
-                ipv6_supported: None,
-            })
-            .collect();
-        instances.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut types: Vec<String> = instances.iter().map(|i| i.instance_type.clone()).filter(|t| !t.is_empty()).collect();
-        types.sort();
-        types.dedup();
-        for chunk in types.chunks(100) {
-            let out = self
-                .read
-                .describe_instance_types()
-                .set_instance_types(Some(chunk.iter().map(|t| aws_sdk_ec2::types::InstanceType::from(t.as_str())).collect()))
+        let (instances, enis) = tokio::try_join!(self.read_instances(vpc_id), async {
+            self.read
+                .describe_network_interfaces()
+                .filters(filter("vpc-id", [vpc_id]))
+                .into_paginator()
+                .items()
                 .send()
+                .collect::<Result<Vec<_>, _>>()
                 .await
-                .map_err(|e| err("ec2:DescribeInstanceTypes", e))?;
-            for t in out.instance_types() {
-                let name = t.instance_type().map(|x| x.as_str().to_string()).unwrap_or_default();
-                let v6 = t.network_info().and_then(|n| n.ipv6_supported());
-                for i in instances.iter_mut().filter(|i| i.instance_type == name) {
-                    i.ipv6_supported = v6;
-                }
-            }
-        }
-        let enis: Vec<_> = self
-            .read
-            .describe_network_interfaces()
-            .filters(filter("vpc-id", [vpc_id]))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| err("ec2:DescribeNetworkInterfaces", e))?;
+                .map_err(|e| err("ec2:DescribeNetworkInterfaces", e))
+        })?;
         let mut interfaces: Vec<Interface> = enis
             .iter()
             .map(|n| Interface {
@@ -621,6 +654,7 @@ impl Ec2 for SdkEc2 {
             .resource_type(ResourceType::EgressOnlyInternetGateway)
             .set_tags(Some(tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
             .build();
+        self.egress_only_gateways.forget(vpc_id);
         let out = self.retry.write(OP, || async {
             self.write
                 .create_egress_only_internet_gateway().dry_run(self.dry_run)
@@ -640,6 +674,7 @@ impl Ec2 for SdkEc2 {
 
     async fn delete_egress_only_gateway(&self, id: &str) -> Result<(), AwsError> {
         const OP: &str = "ec2:DeleteEgressOnlyInternetGateway";
+        self.egress_only_gateways.retain(|_, ids| !ids.iter().any(|g| g == id));
         self.retry.write(OP, || async {
             self.write
                 .delete_egress_only_internet_gateway().dry_run(self.dry_run)

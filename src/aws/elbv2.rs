@@ -14,6 +14,7 @@ use aws_sdk_elasticloadbalancingv2::Client;
 use super::ec2::err;
 use super::retry::{eventually, RetryPolicy};
 use super::fan_out;
+use super::memo::Memo;
 use super::*;
 
 pub struct SdkElbv2 {
@@ -23,11 +24,17 @@ pub struct SdkElbv2 {
     /// Target group attributes by ARN, read once per run: only a group's
     /// creation needs them (to copy them), and the tool itself changes them
     /// only on groups it creates (such an entry is dropped before the write).
-    attributes: std::sync::Mutex<std::collections::HashMap<String, Vec<(String, String)>>>,
+    attributes: Memo<Vec<(String, String)>>,
     /// Target group ARNs by name, once found: a gate's `target_health`
     /// check looks its group up every round, and a name keeps its ARN until
     /// the group is deleted (the entry is dropped before the delete).
-    arns: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    arns: Memo<String>,
+    /// Target group tags by ARN, read once per run: the tool never changes
+    /// a group's tags, and those of a group it creates are the ones it sent.
+    tags: Memo<Vec<(String, String)>>,
+    /// Each load balancer's listeners and rules, read once: only the tool's
+    /// own forward changes modify them here (all are forgotten before one).
+    listeners: Memo<Vec<Listener>>,
 }
 
 impl SdkElbv2 {
@@ -44,6 +51,8 @@ impl SdkElbv2 {
             retry,
             attributes: Default::default(),
             arns: Default::default(),
+            tags: Default::default(),
+            listeners: Default::default(),
         }
     }
 
@@ -73,7 +82,7 @@ impl SdkElbv2 {
         }
     }
 
-    async fn listeners(&self, lb_arn: &str) -> Result<Vec<Listener>, AwsError> {
+    async fn read_listeners(&self, lb_arn: &str) -> Result<Vec<Listener>, AwsError> {
         let out = self
             .read
             .describe_listeners()
@@ -114,20 +123,13 @@ impl SdkElbv2 {
     /// A group's targets with their health, and its attributes.
     async fn target_group_details(&self, arn: &str) -> Result<(Vec<Target>, Vec<(String, String)>), AwsError> {
         const OP: &str = "elasticloadbalancing:DescribeTargetGroupAttributes";
-        let cached = self.attributes.lock().expect("not poisoned").get(arn).cloned();
-        let attrs = async {
-            if let Some(attributes) = cached {
-                return Ok(attributes);
-            }
+        let attrs = self.attributes.get_or_read(arn, async {
             let out = eventually(OP, || async {
                 self.read.describe_target_group_attributes().target_group_arn(arn).send().await.map_err(|e| err(OP, e))
             })
             .await?;
-            let attributes: Vec<(String, String)> =
-                out.attributes().iter().filter_map(|a| Some((a.key()?.to_string(), a.value()?.to_string()))).collect();
-            self.attributes.lock().expect("not poisoned").insert(arn.to_string(), attributes.clone());
-            Ok(attributes)
-        };
+            Ok(out.attributes().iter().filter_map(|a| Some((a.key()?.to_string(), a.value()?.to_string()))).collect())
+        });
         tokio::try_join!(self.target_health(arn), attrs)
     }
 }
@@ -171,7 +173,7 @@ impl Elbv2 for SdkElbv2 {
         let reads = lbs.iter().filter(|l| l.vpc_id() == Some(vpc_id)).map(|lb| async move {
             let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
             Ok(LoadBalancer {
-                listeners: self.listeners(&arn).await?,
+                listeners: self.listeners.get_or_read(&arn, self.read_listeners(&arn)).await?,
                 arn,
                 name: lb.load_balancer_name().unwrap_or_default().to_string(),
                 kind: lb.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
@@ -230,8 +232,10 @@ impl Elbv2 for SdkElbv2 {
             tg.targets = targets;
             tg.attributes = attributes;
         }
-        // Tags: up to 20 resources per call.
-        let arns: Vec<String> = groups.iter().map(|g| g.arn.clone()).collect();
+        // Tags: up to 20 resources per call, for groups not seen before.
+        let arns: Vec<String> = {
+            groups.iter().map(|g| g.arn.clone()).filter(|a| !self.tags.contains(a)).collect()
+        };
         for chunk in arns.chunks(20) {
             const OP: &str = "elasticloadbalancing:DescribeTags";
             let out = eventually(OP, || async {
@@ -239,10 +243,12 @@ impl Elbv2 for SdkElbv2 {
             })
             .await?;
             for d in out.tag_descriptions() {
-                if let Some(g) = groups.iter_mut().find(|g| Some(g.arn.as_str()) == d.resource_arn()) {
-                    g.tags = d.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string()))).collect();
-                }
+                let tags = d.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string()))).collect();
+                self.tags.put(d.resource_arn().unwrap_or_default(), tags);
             }
+        }
+        for g in &mut groups {
+            g.tags = self.tags.get(&g.arn).unwrap_or_default();
         }
         Ok(groups)
     }
@@ -275,8 +281,8 @@ impl Elbv2 for SdkElbv2 {
 
     async fn target_group_arn(&self, name: &str) -> Result<Option<String>, AwsError> {
         const OP: &str = "elasticloadbalancing:DescribeTargetGroups";
-        if let Some(arn) = self.arns.lock().expect("not poisoned").get(name) {
-            return Ok(Some(arn.clone()));
+        if let Some(arn) = self.arns.get(name) {
+            return Ok(Some(arn));
         }
         let req = self.read.describe_target_groups();
         let req = if name.starts_with("arn:") { req.target_group_arns(name) } else { req.names(name) };
@@ -284,7 +290,7 @@ impl Elbv2 for SdkElbv2 {
             Ok(out) => {
                 let arn = out.target_groups().first().and_then(|t| t.target_group_arn()).map(str::to_string);
                 if let Some(a) = &arn {
-                    self.arns.lock().expect("not poisoned").insert(name.to_string(), a.clone());
+                    self.arns.put(name, a.clone());
                 }
                 Ok(arn)
             }
@@ -346,6 +352,8 @@ impl Elbv2 for SdkElbv2 {
             .and_then(|t| t.target_group_arn())
             .map(str::to_string)
             .ok_or_else(|| AwsError::local(OP, "AWS returned no target group"))?;
+        self.arns.put(g.name.clone(), arn.clone());
+        self.tags.put(arn.clone(), g.tags.clone());
         if !g.attributes.is_empty() {
             self.set_target_group_attributes(&arn, &g.attributes).await?;
         }
@@ -354,7 +362,7 @@ impl Elbv2 for SdkElbv2 {
 
     async fn set_target_group_attributes(&self, arn: &str, attributes: &[(String, String)]) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:ModifyTargetGroupAttributes";
-        self.attributes.lock().expect("not poisoned").remove(arn);
+        self.attributes.forget(arn);
         self.retry.write(OP, || async {
             self.write
                 .modify_target_group_attributes()
@@ -370,8 +378,9 @@ impl Elbv2 for SdkElbv2 {
 
     async fn delete_target_group(&self, arn: &str) -> Result<(), AwsError> {
         const OP: &str = "elasticloadbalancing:DeleteTargetGroup";
-        self.attributes.lock().expect("not poisoned").remove(arn);
-        self.arns.lock().expect("not poisoned").retain(|name, a| a != arn && name != arn);
+        self.attributes.forget(arn);
+        self.arns.retain(|name, a| a != arn && name != arn);
+        self.tags.forget(arn);
         self.retry.write(OP, || async { self.write.delete_target_group().target_group_arn(arn).send().await.map_err(|e| err(OP, e)) })
             .await
             .map(|_| ())
@@ -408,6 +417,7 @@ impl Elbv2 for SdkElbv2 {
     }
 
     async fn set_forward(&self, listener_arn: &str, rule_arn: Option<&str>, forward: &Forward) -> Result<(), AwsError> {
+        self.listeners.retain(|_, listeners| listeners.iter().all(|l| l.arn != listener_arn));
         match rule_arn {
             None => {
                 const OP: &str = "elasticloadbalancing:ModifyListener";

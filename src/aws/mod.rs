@@ -6,6 +6,7 @@ pub mod ec2;
 pub mod ecs;
 pub mod elbv2;
 pub mod error;
+mod memo;
 pub mod model;
 pub mod retry;
 pub mod wait;
@@ -160,17 +161,18 @@ impl Aws<'_> {
     /// Read the parts `scope` covers, concurrently, into `net` (the others
     /// are left as they are).
     async fn read_into(&self, vpc_id: &str, scope: Scope, net: &mut Network) -> Result<(), AwsError> {
-        let subnets = async {
-            if scope.subnets { tokio::try_join!(self.ec2.vpc(vpc_id), self.ec2.subnets(vpc_id)).map(Some) } else { Ok(None) }
-        };
+        let vpc = async { if scope.vpc { self.ec2.vpc(vpc_id).await.map(Some) } else { Ok(None) } };
+        let subnets = async { if scope.subnets { self.ec2.subnets(vpc_id).await.map(Some) } else { Ok(None) } };
         let routes = async { if scope.routes { self.ec2.routes(vpc_id).await.map(Some) } else { Ok(None) } };
         let groups = async { if scope.security_groups { self.ec2.security_groups(vpc_id).await.map(Some) } else { Ok(None) } };
         let lbs = async { if scope.load_balancers { self.elb.load_balancers(vpc_id).await.map(Some) } else { Ok(None) } };
         let tgs = async { if scope.target_groups { self.elb.target_groups(vpc_id).await.map(Some) } else { Ok(None) } };
         let compute = async { if scope.compute { self.ec2.compute(vpc_id).await.map(Some) } else { Ok(None) } };
-        let (subnets, routes, groups, lbs, tgs, compute) = tokio::try_join!(subnets, routes, groups, lbs, tgs, compute)?;
-        if let Some((vpc, subnets)) = subnets {
+        let (vpc, subnets, routes, groups, lbs, tgs, compute) = tokio::try_join!(vpc, subnets, routes, groups, lbs, tgs, compute)?;
+        if let Some(vpc) = vpc {
             net.vpc = vpc;
+        }
+        if let Some(subnets) = subnets {
             net.subnets = subnets;
         }
         if let Some(r) = routes {

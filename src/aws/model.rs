@@ -497,14 +497,16 @@ pub struct Instance {
     pub ipv6_supported: Option<bool>,
 }
 
-/// What of a VPC is read: the VPC and its subnets, the route tables and
+/// What of a VPC is read: the VPC, its subnets, the route tables and
 /// gateways, the security groups (EC2), the load balancers with their
 /// listeners, the target groups with their targets (ELBv2), the compute
 /// (instances and interfaces). Steps read only what they need, and
 /// after a change only the part it can have modified is read again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Scope {
-    /// The VPC and its subnets (their blocks and flags).
+    /// The VPC (its IPv6 blocks).
+    pub vpc: bool,
+    /// The subnets (their blocks and flags).
     pub subnets: bool,
     /// Route tables, internet and egress-only gateways.
     pub routes: bool,
@@ -517,22 +519,32 @@ pub struct Scope {
 }
 
 impl Scope {
-    pub const NONE: Scope =
-        Scope { subnets: false, routes: false, security_groups: false, load_balancers: false, target_groups: false, compute: false };
+    pub const NONE: Scope = Scope {
+        vpc: false,
+        subnets: false,
+        routes: false,
+        security_groups: false,
+        load_balancers: false,
+        target_groups: false,
+        compute: false,
+    };
+    pub const VPC: Scope = Scope { vpc: true, ..Scope::NONE };
     pub const SUBNETS: Scope = Scope { subnets: true, ..Scope::NONE };
     pub const ROUTES: Scope = Scope { routes: true, ..Scope::NONE };
     pub const SECURITY_GROUPS: Scope = Scope { security_groups: true, ..Scope::NONE };
     /// Everything EC2 holds of the network.
-    pub const NETWORK: Scope = Scope { subnets: true, routes: true, security_groups: true, ..Scope::NONE };
+    pub const NETWORK: Scope = Scope { vpc: true, subnets: true, routes: true, security_groups: true, ..Scope::NONE };
     pub const LOAD_BALANCERS: Scope = Scope { load_balancers: true, ..Scope::NONE };
     pub const TARGET_GROUPS: Scope = Scope { target_groups: true, ..Scope::NONE };
     /// Everything ELBv2 holds of the VPC.
     pub const LOAD_BALANCING: Scope = Scope { load_balancers: true, target_groups: true, ..Scope::NONE };
     pub const COMPUTE: Scope = Scope { compute: true, ..Scope::NONE };
-    pub const ALL: Scope = Scope { subnets: true, routes: true, security_groups: true, load_balancers: true, target_groups: true, compute: true };
+    pub const ALL: Scope =
+        Scope { vpc: true, subnets: true, routes: true, security_groups: true, load_balancers: true, target_groups: true, compute: true };
 
     fn zip(self, other: Scope, f: impl Fn(bool, bool) -> bool) -> Scope {
         Scope {
+            vpc: f(self.vpc, other.vpc),
             subnets: f(self.subnets, other.subnets),
             routes: f(self.routes, other.routes),
             security_groups: f(self.security_groups, other.security_groups),

@@ -1,6 +1,7 @@
-//! Waiting for AWS to reach a state: poll with backoff, require consecutive
-//! good reads (reads are eventually consistent), fail fast on terminal states
-//! and always give up at a deadline.
+//! Waiting for AWS to reach a state: poll with backoff (a read that is
+//! NotFound counts as pending: reads are eventually consistent), optionally
+//! require consecutive good reads, fail fast on terminal states and always
+//! give up at a deadline.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -43,7 +44,10 @@ impl Default for Waiter {
             deadline: Duration::from_secs(300),
             first_interval: Duration::from_millis(200),
             max_interval: Duration::from_secs(5),
-            consecutive: 2,
+            // A stale read shows the old state (pending), never the new one:
+            // one read that shows the change is proof that it was made, as
+            // the SDK's own waiters take it.
+            consecutive: 1,
         }
     }
 }

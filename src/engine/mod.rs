@@ -301,12 +301,15 @@ impl<'a> Engine<'a> {
         self.record(Record::StepStarted { step: step.id.clone(), kind: kind.to_string() })?;
         self.events.emit(Event::StepStarted { step: step.id.to_string(), kind: kind.to_string() });
         let scope = step.spec.step().scope();
-        let net = match self.known.take() {
+        let (net, carried) = match self.known.take() {
             // Read only what the previous steps did not leave current.
-            Some((known, current)) => self.aws.refresh(&self.vpc_id, &known, scope.minus(current)).await,
-            None => self.snapshot(scope).await,
-        }
-        .map_err(StepError::from)?;
+            Some((known, current)) => (self.aws.refresh(&self.vpc_id, &known, scope.minus(current)).await, current),
+            None => (self.snapshot(scope).await, Scope::NONE),
+        };
+        let net = net.map_err(StepError::from)?;
+        // Between prompts a person may take minutes: then only what this
+        // step reads and verifies is carried to the next one.
+        let carried = if self.interactive { Scope::NONE } else { carried };
         let mut pending: VecDeque<Change> = step.spec.step().check(&net)?.into();
         let is_gate_step = matches!(step.spec, crate::steps::StepSpec::HealthGate(_));
         if step.confirm && self.pilot.is_none() && (!pending.is_empty() || is_gate_step) {
@@ -338,8 +341,9 @@ impl<'a> Engine<'a> {
         let mut count = 0;
         let mut gated = false;
         let mut batches = 0;
-        // The changes applied since `net` was last read or projected.
-        let mut batch: Vec<Change> = Vec::new();
+        // The changes applied since `net` was last read or projected, with
+        // what AWS answered.
+        let mut batch: Vec<(Change, crate::steps::Outcome)> = Vec::new();
         loop {
             while let Some(change) = pending.pop_front() {
                 if self.stop.load(Ordering::SeqCst) {
@@ -351,8 +355,8 @@ impl<'a> Engine<'a> {
                     net = self.wait_settled(step, &net).await?;
                     unsettled = false;
                 }
-                self.apply_change(&step.id, &change).await?;
-                batch.push(change.clone());
+                let outcome = self.apply_change(&step.id, &change).await?;
+                batch.push((change.clone(), outcome));
                 unsettled |= !change.needs_settled();
                 touched = touched.union(change.scope());
                 count += 1;
@@ -379,25 +383,28 @@ impl<'a> Engine<'a> {
             if batches > 200 {
                 return Err(StepError::Verify("the step keeps finding changes to make".into()).into());
             }
-            if batch.iter().all(Change::projects_exactly) {
-                // What AWS now holds is what was sent: decide the next batch
-                // on the projection; `touched` stays for the verify read.
-                for c in &batch {
-                    c.project(&mut net);
-                }
-            } else {
-                net = self.aws.refresh(&self.vpc_id, &net, touched.intersect(scope)).await.map_err(StepError::from)?;
-                touched = Scope::NONE;
+            // What AWS now holds is what was sent: decide the next batch on
+            // the projection; `touched` stays to be read once at the end.
+            for (c, outcome) in batch.drain(..) {
+                c.project_applied(&outcome, &mut net);
             }
-            batch.clear();
             pending = step.spec.step().check(&net)?.into();
+            if pending.is_empty() && touched.intersect(scope) != Scope::NONE {
+                // Done on the projection: one read of what the step changed
+                // says whether it is done in AWS (then verify has nothing to
+                // read), or what is still missing, applied as the next batch.
+                net = self.aws.refresh(&self.vpc_id, &net, touched.intersect(scope)).await.map_err(StepError::from)?;
+                touched = touched.minus(scope);
+                pending = step.spec.step().check(&net)?.into();
+            }
             if pending.is_empty() {
                 break;
             }
         }
         let net = self.verify(step, net, touched).await?;
-        // Parts this step changed outside what it reads are no longer known.
-        let current = scope.minus(touched.minus(scope));
+        // What was current stays current, with what this step read and
+        // verified; parts it changed outside what it reads are no longer known.
+        let current = carried.union(scope).minus(touched.minus(scope));
         self.known = Some((net, current));
         if step.gate.is_some() && !gated && (count > 0 || is_gate_step || self.journal.gate_pending(&self.run_id, &step.id)) {
             self.run_gate(step).await?;
@@ -496,7 +503,8 @@ impl<'a> Engine<'a> {
             .map_err(|e| StepError::Verify(e.to_string()))
     }
 
-    async fn apply_change(&mut self, step: &StepId, change: &Change) -> Result<(), StepFailure> {
+    /// Journal, make and record one change; returns what AWS answered.
+    async fn apply_change(&mut self, step: &StepId, change: &Change) -> Result<crate::steps::Outcome, StepFailure> {
         let mut attempt = 1;
         loop {
             let seq = self.journal.next_seq();
@@ -512,7 +520,7 @@ impl<'a> Engine<'a> {
                         self.record(Record::Outcome { seq, outcome: outcome.clone(), reconciled: true })?;
                         self.applied += 1;
                         change.settle(&self.cx(step), &outcome).await?;
-                        return Ok(());
+                        return Ok(outcome);
                     }
                     self.record(Record::Abandoned { seq, reason: e.to_string() })?;
                     // Live state shows the call did not happen (a server
@@ -537,7 +545,7 @@ impl<'a> Engine<'a> {
             self.applied += 1;
             self.events.emit(Event::ChangeApplied { step: step.to_string(), seq, outcome: outcome.clone() });
             change.settle(&self.cx(step), &outcome).await?;
-            return Ok(());
+            return Ok(outcome);
         }
     }
 

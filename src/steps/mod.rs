@@ -94,6 +94,10 @@ pub trait Step: Send + Sync {
     }
     /// Whether the step works in batches: the engine re-checks after each
     /// batch until nothing is left (each of the step's calls is idempotent).
+    /// The next batch is decided on [`Change::project_applied`], so a
+    /// converging step's changes must project exactly what AWS does; the
+    /// engine reads what the step changed once, when the projection says it
+    /// is done, and applies whatever that read still finds missing.
     fn converges(&self) -> bool {
         false
     }
@@ -181,12 +185,13 @@ impl Change {
         matches!(self, Change::Ipv6DefaultRoute(c) if c.creates_dependency())
     }
 
-    /// Whether [`Change::project`] is exactly what AWS does, so that the
-    /// next batch of a converging step can be decided without reading again
-    /// (the step's verify reads once at its end). Not for a create, whose
-    /// real ID later changes need.
-    pub fn projects_exactly(&self) -> bool {
-        matches!(self, Change::TargetGroupIpv6(c) if c.projects_exactly())
+    /// The state after this change was applied and AWS answered `outcome`
+    /// (a create's real ID instead of the plan's placeholder).
+    pub fn project_applied(&self, outcome: &Outcome, net: &mut Network) {
+        match self {
+            Change::TargetGroupIpv6(c) => c.project_applied(outcome, net),
+            _ => self.project(net),
+        }
     }
 
     /// Whether this change ends a traffic stage after which the step's gate
@@ -226,7 +231,8 @@ impl Change {
     /// it, and what must be read again after it.
     pub fn scope(&self) -> Scope {
         match self {
-            Change::VpcIpv6Cidr(_) | Change::SubnetIpv6(_) => Scope::SUBNETS,
+            Change::VpcIpv6Cidr(_) => Scope::VPC,
+            Change::SubnetIpv6(_) => Scope::SUBNETS,
             Change::Ipv6DefaultRoute(_) => Scope::ROUTES,
             Change::SecurityGroupIpv6(_) => Scope::SECURITY_GROUPS,
             Change::AssignIpv6Addresses(_) => Scope::COMPUTE,

@@ -566,10 +566,16 @@ impl Change {
         }
     }
 
-    /// See [`super::Change::projects_exactly`]: everything but the create,
-    /// whose projection carries a placeholder ARN.
-    pub fn projects_exactly(&self) -> bool {
-        !matches!(self, Change::CreateGroup { .. })
+    /// [`Change::project`] with the ARN AWS gave a new group (whose
+    /// attributes are projected as AWS's defaults: should AWS's differ, the
+    /// step's read at its end sees it and copies the rest).
+    pub fn project_applied(&self, outcome: &Outcome, net: &mut Network) {
+        self.project(net);
+        if let (Change::CreateGroup { group, .. }, Some(arn)) = (self, &outcome.resource_id)
+            && let Some(g) = net.target_groups.iter_mut().find(|g| g.arn == planned_arn(&group.name))
+        {
+            g.arn = arn.clone();
+        }
     }
 
     pub fn project(&self, net: &mut Network) {
