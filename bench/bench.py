@@ -28,7 +28,8 @@ What is measured:
    mutating calls, and script/tool ratios (medians over ``--cutover-runs``).
    The script is verified, not trusted: after every run the state is read
    with boto3 (``bench/fingerprint.py``) and the script's end state must equal
-   the tool's (and differ from the start).
+   the tool's (and differ from the start). The tool must make no more AWS
+   calls than the script (a check, in the smoke run too).
 2. Large VPC (``bench/large_vpc.py``): seeded with boto3 straight to the
    emulator (seeding time reported apart), the generated runbook validated
    with ``dualstack validate``, then ``dualstack plan`` through the proxy:
@@ -291,6 +292,12 @@ class Bench:
                     "calls_median": median([r["calls"] for r in runs]), "mutating_median": median([r["mutating"] for r in runs])}
 
         t, s = summary(tool_runs), summary(script_runs)
+        # The target, checked in every run (the smoke run too, so that a
+        # change that adds reads fails the test suite): no more AWS calls than
+        # the script. Call counts do not depend on timing here (the emulator's
+        # associating and initial-health states last a number of reads).
+        expect(t["calls_median"] <= s["calls_median"],
+               f"the tool made {t['calls_median']} AWS calls, more than the script's {s['calls_median']}")
         self.results["cutover"] = {
             "runbook": "runbooks/incident-cutover.yaml (site-v6 -> gunicorn [::]; interval 200ms, healthy_threshold 1)",
             "script_file": "bench/incident-awscli.sh",

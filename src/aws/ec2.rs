@@ -29,13 +29,12 @@ pub struct SdkEc2 {
     /// Every mutating call is sent with `DryRun`: AWS checks the caller's
     /// permission and applies nothing (`plan --check-permissions`).
     dry_run: bool,
-    /// Whether an instance type supports IPv6, by type: a fact of the type,
-    /// read once per run however often compute is read.
-    ipv6_by_type: Memo<Option<bool>>,
-    /// A VPC's internet gateways, its egress-only gateways (forgotten
-    /// before the tool creates or deletes one) and its security groups
-    /// without their rules (the tool changes rules, never groups): read once
-    /// per run, by VPC ID.
+    /// A VPC's instances (the tool changes their interfaces, never the
+    /// instances), internet gateways, egress-only gateways (forgotten before
+    /// the tool creates or deletes one) and security groups without their
+    /// rules (the tool changes rules, never groups): read once per run, by
+    /// VPC ID.
+    instances: Memo<Vec<Instance>>,
     internet_gateways: Memo<Vec<String>>,
     egress_only_gateways: Memo<Vec<String>>,
     security_groups: Memo<Vec<SecurityGroup>>,
@@ -51,7 +50,7 @@ impl SdkEc2 {
             write: Client::from_conf(conf(aws_config::retry::RetryConfig::disabled())),
             retry,
             dry_run: false,
-            ipv6_by_type: Default::default(),
+            instances: Default::default(),
             internet_gateways: Default::default(),
             egress_only_gateways: Default::default(),
             security_groups: Default::default(),
@@ -158,11 +157,10 @@ impl SdkEc2 {
             })
             .collect();
         instances.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut unknown: Vec<String> =
-            instances.iter().map(|i| i.instance_type.clone()).filter(|t| !t.is_empty() && !self.ipv6_by_type.contains(t)).collect();
-        unknown.sort();
-        unknown.dedup();
-        for chunk in unknown.chunks(100) {
+        let mut types: Vec<String> = instances.iter().map(|i| i.instance_type.clone()).filter(|t| !t.is_empty()).collect();
+        types.sort();
+        types.dedup();
+        for chunk in types.chunks(100) {
             let out = self
                 .read
                 .describe_instance_types()
@@ -172,11 +170,11 @@ impl SdkEc2 {
                 .map_err(|e| err("ec2:DescribeInstanceTypes", e))?;
             for t in out.instance_types() {
                 let name = t.instance_type().map(|x| x.as_str()).unwrap_or_default();
-                self.ipv6_by_type.put(name, t.network_info().and_then(|n| n.ipv6_supported()));
+                let v6 = t.network_info().and_then(|n| n.ipv6_supported());
+                for i in instances.iter_mut().filter(|i| i.instance_type == name) {
+                    i.ipv6_supported = v6;
+                }
             }
-        }
-        for i in &mut instances {
-            i.ipv6_supported = self.ipv6_by_type.get(&i.instance_type).flatten();
         }
         Ok(instances)
     }
@@ -424,7 +422,7 @@ impl Ec2 for SdkEc2 {
     }
 
     async fn compute(&self, vpc_id: &str) -> Result<(Vec<Instance>, Vec<Interface>), AwsError> {
-        let (instances, enis) = tokio::try_join!(self.read_instances(vpc_id), async {
+        let (instances, enis) = tokio::try_join!(self.instances.get_or_read(vpc_id, self.read_instances(vpc_id)), async {
             self.read
                 .describe_network_interfaces()
                 .filters(filter("vpc-id", [vpc_id]))

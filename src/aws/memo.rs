@@ -1,6 +1,6 @@
-//! A per-run memo of what the tool reads from AWS but does not change (an
-//! instance type's IPv6 support, a VPC's internet gateways, a target group's
-//! tags), or forgets before it changes it. A migration reads the same parts
+//! A per-run memo of what the tool reads from AWS but does not change (a
+//! VPC's instances and internet gateways, a target group's tags), or forgets
+//! before it changes it (a load balancer's listeners). A migration reads the same parts
 //! step after step; a memo keeps those reads to one per run without making
 //! the engine's notion of what is current any finer.
 

@@ -325,12 +325,19 @@ impl Step for Spec {
             let attach: Vec<super::Change> = forwards
                 .iter()
                 .filter(|(_, f)| f.weight_of(&new.arn).is_none())
-                .map(|(rule, f)| {
+                .enumerate()
+                .map(|(i, (rule, f))| {
                     // X' right after X, so that it takes X's place in the end.
                     let mut next = (*f).clone();
                     let at = next.groups.iter().position(|g| g.arn == old.arn).map_or(next.groups.len(), |i| i + 1);
                     next.groups.insert(at, WeightedGroup { arn: new.arn.clone(), weight: 0 });
-                    self.set_forward(lb, listener, *rule, f, next, new, net, 0, false)
+                    let mut change = self.set_forward(lb, listener, *rule, f, next, new, net, 0, false);
+                    if let super::Change::TargetGroupIpv6(Change::SetForward { wait_healthy, .. }) = &mut change {
+                        // X' is attached to its first forward only once every
+                        // target is healthy; the rest follow in the same batch.
+                        *wait_healthy = i == 0;
+                    }
+                    change
                 })
                 .collect();
             if !attach.is_empty() {
@@ -446,6 +453,7 @@ impl Spec {
             stage,
             gate_after: last_of_stage,
             bake_ms: if last_of_stage { self.bake.as_millis() as u64 } else { 0 },
+            wait_healthy: false,
         })
     }
 }
@@ -483,6 +491,9 @@ pub enum Change {
         stage: u32,
         gate_after: bool,
         bake_ms: u64,
+        /// Wait until every target of the new group is healthy first.
+        #[serde(default)]
+        wait_healthy: bool,
     },
     DeleteOldGroup {
         group_arn: String,
@@ -647,8 +658,8 @@ impl Change {
                 cx.elb.register_targets(group_arn, targets).await?;
                 Ok(Outcome::default())
             }
-            Change::SetForward { listener_arn, rule_arn, forward, new_group_arn, stage, .. } => {
-                if *stage == 0 {
+            Change::SetForward { listener_arn, rule_arn, forward, new_group_arn, wait_healthy: wait, .. } => {
+                if *wait {
                     // No traffic before every new target is healthy. A group
                     // with no targets (a side scaled to zero) has none to wait
                     // for; its registration, if any, waited for them already.
