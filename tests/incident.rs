@@ -103,3 +103,38 @@ fn apply_without_yes_and_without_a_terminal_refuses_before_touching_aws() {
     }
     assert!(emu.calls().is_empty(), "{:?}", emu.calls());
 }
+
+/// Writes on different resources are in flight together: through a proxy
+/// that adds 400 ms to every call, the three subnets' associations are all
+/// sent before the first is answered, and all answered within one call's
+/// time (in turn they would take three).
+#[test]
+fn writes_on_different_subnets_are_in_flight_together() {
+    let emu = Emulator::start();
+    emu.seed_incident();
+    let proxy = Proxy::start(&emu);
+    proxy.scenario(serde_json::json!({"latency_ms": 400}));
+    let ws = Workspace::new();
+    let rb = ws.example("incident.yaml");
+    let out = run(dualstack_via(&proxy).args(["apply", "--yes"]).arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let journal = std::fs::read_to_string(ws.state_dir().join("redash-dualstack.journal.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = journal.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let at = |l: &serde_json::Value| humantime::parse_rfc3339(l["at"].as_str().unwrap()).unwrap();
+    let seqs: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["type"] == "intent" && l["change"]["change"]["action"] == "associate_block")
+        .map(|l| l["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs.len(), 3, "{journal}");
+    let of = |kind: &str| -> Vec<std::time::SystemTime> {
+        lines.iter().filter(|l| l["type"] == kind && seqs.contains(&l["seq"].as_u64().unwrap())).map(at).collect()
+    };
+    let (intents, outcomes) = (of("intent"), of("outcome"));
+    assert_eq!(outcomes.len(), 3, "{journal}");
+    let last_sent = *intents.iter().max().unwrap();
+    let first_answer = *outcomes.iter().min().unwrap();
+    assert!(last_sent <= first_answer, "an association was sent after another was answered:\n{journal}");
+    let span = outcomes.iter().max().unwrap().duration_since(*intents.iter().min().unwrap()).unwrap();
+    assert!(span < std::time::Duration::from_millis(800), "three associations took {span:?}: in turn, not together");
+}

@@ -1,9 +1,13 @@
 //! The executor: runs a runbook's steps with a checkpoint before and after
 //! every mutating call, rolls back on failure, resumes after interruption.
 //!
-//! Forward, for each step: read a snapshot, `check` what is missing, and for
-//! each change write an intent, make the call, write the outcome, wait for AWS
-//! to settle; then verify by re-reading until `check` finds nothing missing.
+//! Forward, for each step: read what the previous steps did not leave
+//! current, `check` what is missing, and for each change write an intent,
+//! make the call, write the outcome, wait for AWS to settle; then verify by
+//! re-reading what the step changed until `check` finds nothing missing.
+//! Changes of a step on different resources (subnets, route tables, security
+//! groups, interfaces, load balancers) go up to eight at a time: every
+//! intent of the group is written before its calls are made together.
 //! Backward (rollback): every change the journal holds as applied, newest
 //! first, each undone from its recorded prior values.
 //!
@@ -23,7 +27,7 @@ use crate::aws::wait::{Probe, Waiter};
 use crate::aws::{Aws, AwsError, Network, Scope};
 use crate::health::HealthCx;
 use crate::runbook::{HealthPolicy, Runbook, RunbookStep, StepId};
-use crate::steps::{Change, StepCx, StepError};
+use crate::steps::{Change, Outcome, StepCx, StepError};
 use events::{Event, EventSink, RunOutcome};
 use journal::{ChangeStatus, Journal, JournalError, Record};
 use pilot::{FailureDecision, Pilot, StepDecision, StepPreview};
@@ -343,7 +347,7 @@ impl<'a> Engine<'a> {
         let mut batches = 0;
         // The changes applied since `net` was last read or projected, with
         // what AWS answered.
-        let mut batch: Vec<(Change, crate::steps::Outcome)> = Vec::new();
+        let mut batch: Vec<(Change, Outcome)> = Vec::new();
         loop {
             while let Some(change) = pending.pop_front() {
                 if self.stop.load(Ordering::SeqCst) {
@@ -355,18 +359,23 @@ impl<'a> Engine<'a> {
                     net = self.wait_settled(step, &net).await?;
                     unsettled = false;
                 }
-                let outcome = self.apply_change(&step.id, &change).await?;
-                batch.push((change.clone(), outcome));
-                unsettled |= !change.needs_settled();
-                touched = touched.union(change.scope());
-                count += 1;
+                let group = take_independent(change, &mut pending);
+                let outcomes = self.apply_changes(&step.id, &group).await?;
+                count += group.len();
                 gated = false;
-                if change.gate_after() && step.gate.is_some() {
+                for (change, outcome) in group.into_iter().zip(outcomes) {
+                    unsettled |= !change.needs_settled();
+                    touched = touched.union(change.scope());
+                    batch.push((change, outcome));
+                }
+                // What follows concerns a change applied on its own.
+                let last = &batch.last().expect("just applied").0;
+                if last.gate_after() && step.gate.is_some() {
                     // A traffic stage: it must prove itself before the next one.
                     self.run_gate(step).await?;
                     gated = true;
                 }
-                if change.creates_dependency() {
+                if last.creates_dependency() {
                     // What comes next refers to what was just created: re-check
                     // against live state rather than patching the old list.
                     net = self.aws.refresh(&self.vpc_id, &net, touched.intersect(scope)).await.map_err(StepError::from)?;
@@ -504,46 +513,96 @@ impl<'a> Engine<'a> {
     }
 
     /// Journal, make and record one change; returns what AWS answered.
-    async fn apply_change(&mut self, step: &StepId, change: &Change) -> Result<crate::steps::Outcome, StepFailure> {
+    async fn apply_change(&mut self, step: &StepId, change: &Change) -> Result<Outcome, StepFailure> {
+        let seq = self.intent(step, change)?;
+        let result = change.apply(&self.cx(step)).await;
+        self.answer(step, change, seq, result).await
+    }
+
+    /// Apply `group` (see [`take_independent`]): every intent journaled
+    /// first, the calls made together, then each answer recorded in order.
+    /// The first failure is returned once every answer is recorded: what
+    /// was applied is journaled, so a rollback undoes it.
+    async fn apply_changes(&mut self, step: &StepId, group: &[Change]) -> Result<Vec<Outcome>, StepFailure> {
+        if let [change] = group {
+            return Ok(vec![self.apply_change(step, change).await?]);
+        }
+        let mut seqs = Vec::with_capacity(group.len());
+        for change in group {
+            seqs.push(self.intent(step, change)?);
+        }
+        let results = {
+            let cx = self.cx(step);
+            futures_util::future::join_all(group.iter().map(|c| c.apply(&cx))).await
+        };
+        let mut outcomes = Vec::with_capacity(group.len());
+        let mut failure = None;
+        for ((change, seq), result) in group.iter().zip(seqs).zip(results) {
+            match self.answer(step, change, seq, result).await {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(f) => {
+                    failure.get_or_insert(f);
+                }
+            }
+        }
+        match failure {
+            Some(f) => Err(f),
+            None => Ok(outcomes),
+        }
+    }
+
+    /// Journal the intent to make `change`, before its call.
+    fn intent(&mut self, step: &StepId, change: &Change) -> Result<u64, JournalError> {
+        let seq = self.journal.next_seq();
+        self.record(Record::Intent { seq, step: step.clone(), change: change.clone() })?;
+        self.events.emit(Event::ChangeStarted { step: step.to_string(), seq, change: change.describe() });
+        Ok(seq)
+    }
+
+    /// Record what AWS answered to intent `seq`, and wait for the change to
+    /// settle. A lost answer is settled by reading live state: applied, it
+    /// is recorded; not applied (a server fault before AWS applied it), the
+    /// change is sent again under a new intent.
+    async fn answer(&mut self, step: &StepId, change: &Change, mut seq: u64, mut result: Result<Outcome, StepError>) -> Result<Outcome, StepFailure> {
         let mut attempt = 1;
         loop {
-            let seq = self.journal.next_seq();
-            self.record(Record::Intent { seq, step: step.clone(), change: change.clone() })?;
-            self.events.emit(Event::ChangeStarted { step: step.to_string(), seq, change: change.describe() });
-            let outcome = match change.apply(&self.cx(step)).await {
-                Ok(outcome) => outcome,
+            let outcome = match result {
+                Ok(outcome) => {
+                    self.record(Record::Outcome { seq, outcome: outcome.clone(), reconciled: false })?;
+                    self.events.emit(Event::ChangeApplied { step: step.to_string(), seq, outcome: outcome.clone() });
+                    outcome
+                }
                 Err(e) if e.is_ambiguous() => {
                     // The call may have happened: read state instead of guessing.
                     let net = self.snapshot(change.scope()).await.map_err(StepError::from)?;
-                    if let Some(outcome) = change.reconcile(&net) {
-                        self.events.emit(Event::ChangeReconciled { step: step.to_string(), seq, applied: true });
-                        self.record(Record::Outcome { seq, outcome: outcome.clone(), reconciled: true })?;
-                        self.applied += 1;
-                        change.settle(&self.cx(step), &outcome).await?;
-                        return Ok(outcome);
+                    match change.reconcile(&net) {
+                        Some(outcome) => {
+                            self.events.emit(Event::ChangeReconciled { step: step.to_string(), seq, applied: true });
+                            self.record(Record::Outcome { seq, outcome: outcome.clone(), reconciled: true })?;
+                            outcome
+                        }
+                        None => {
+                            self.record(Record::Abandoned { seq, reason: e.to_string() })?;
+                            if attempt >= AMBIGUOUS_ATTEMPTS {
+                                return Err(e.into());
+                            }
+                            // Live state shows the call did not happen: sending
+                            // it again cannot apply it twice.
+                            self.events.emit(Event::Warning { message: format!("{e}; live state shows it was not applied, sending it again") });
+                            tokio::time::sleep(ambiguous_backoff(attempt)).await;
+                            attempt += 1;
+                            seq = self.intent(step, change)?;
+                            result = change.apply(&self.cx(step)).await;
+                            continue;
+                        }
                     }
-                    self.record(Record::Abandoned { seq, reason: e.to_string() })?;
-                    // Live state shows the call did not happen (a server
-                    // fault before it was applied): sending it again cannot
-                    // apply it twice.
-                    if attempt < AMBIGUOUS_ATTEMPTS {
-                        self.events.emit(Event::Warning {
-                            message: format!("{e}; live state shows it was not applied, sending it again"),
-                        });
-                        tokio::time::sleep(ambiguous_backoff(attempt)).await;
-                        attempt += 1;
-                        continue;
-                    }
-                    return Err(e.into());
                 }
                 Err(e) => {
                     self.record(Record::Abandoned { seq, reason: e.to_string() })?;
                     return Err(e.into());
                 }
             };
-            self.record(Record::Outcome { seq, outcome: outcome.clone(), reconciled: false })?;
             self.applied += 1;
-            self.events.emit(Event::ChangeApplied { step: step.to_string(), seq, outcome: outcome.clone() });
             change.settle(&self.cx(step), &outcome).await?;
             return Ok(outcome);
         }
@@ -663,6 +722,33 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// Writes in flight at once within a step (subnets, route tables, security
+/// groups, interfaces, load balancers: one call per resource at a time).
+const WRITE_FAN_OUT: usize = 8;
+
+/// `first` and the changes after it in `pending` that can be applied
+/// together with it (see [`Change::concurrency_key`]): up to
+/// [`WRITE_FAN_OUT`], each on another resource, none taken past a change that
+/// must be applied on its own or after a wait. A change on a resource already
+/// in the group stays, with every later change on it, so that the changes on
+/// one resource keep their order.
+fn take_independent(first: Change, pending: &mut VecDeque<Change>) -> Vec<Change> {
+    let Some(key) = first.concurrency_key() else { return vec![first] };
+    let needs_settled = first.needs_settled();
+    let mut taken = std::collections::HashSet::from([key]);
+    let mut group = vec![first];
+    let mut i = 0;
+    while i < pending.len() && group.len() < WRITE_FAN_OUT {
+        let Some(key) = pending[i].concurrency_key().filter(|_| pending[i].needs_settled() == needs_settled) else { break };
+        if taken.insert(key) {
+            group.extend(pending.remove(i));
+        } else {
+            i += 1;
+        }
+    }
+    group
+}
+
 /// A step either fails (handled: rollback or pause), is stopped by a signal
 /// (pause), or the engine cannot go on (journal unwritable).
 enum StepFailure {
@@ -684,5 +770,74 @@ impl From<StepError> for StepFailure {
 impl From<JournalError> for StepFailure {
     fn from(e: JournalError) -> Self {
         StepFailure::Engine(e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::SubnetFlag;
+    use crate::steps::{subnet_ipv6, vpc_ipv6_cidr};
+
+    fn assoc(subnet: &str) -> Change {
+        Change::SubnetIpv6(subnet_ipv6::Change::AssociateBlock { subnet_id: subnet.into(), subnet: subnet.into(), cidr: None, index: None })
+    }
+
+    fn flag(subnet: &str, flag: SubnetFlag) -> Change {
+        Change::SubnetIpv6(subnet_ipv6::Change::SetFlag { subnet_id: subnet.into(), subnet: subnet.into(), flag, value: true, prior: false })
+    }
+
+    fn label(c: &Change) -> String {
+        match c {
+            Change::SubnetIpv6(subnet_ipv6::Change::AssociateBlock { subnet_id, .. }) => format!("assoc {subnet_id}"),
+            Change::SubnetIpv6(subnet_ipv6::Change::SetFlag { subnet_id, flag, .. }) => format!("{subnet_id} {flag:?}"),
+            _ => "other".into(),
+        }
+    }
+
+    fn groups(mut pending: VecDeque<Change>) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        while let Some(first) = pending.pop_front() {
+            out.push(take_independent(first, &mut pending).iter().map(label).collect());
+        }
+        out
+    }
+
+    #[test]
+    fn changes_on_other_resources_go_together_and_one_resource_keeps_its_order() {
+        use SubnetFlag::{AssignIpv6AddressOnCreation as Assign, EnableResourceNameDnsAaaaRecordOnLaunch as Aaaa};
+        let pending = VecDeque::from([
+            assoc("a"),
+            assoc("b"),
+            flag("a", Assign),
+            flag("a", Aaaa),
+            flag("b", Assign),
+            flag("b", Aaaa),
+        ]);
+        // Associations and flags never share a group (the flags wait for
+        // the blocks); a subnet's second flag follows its first.
+        assert_eq!(
+            groups(pending),
+            [vec!["assoc a", "assoc b"], vec!["a AssignIpv6AddressOnCreation", "b AssignIpv6AddressOnCreation"], vec![
+                "a EnableResourceNameDnsAaaaRecordOnLaunch",
+                "b EnableResourceNameDnsAaaaRecordOnLaunch"
+            ]]
+        );
+    }
+
+    #[test]
+    fn a_change_applied_on_its_own_is_a_barrier_and_groups_are_bounded() {
+        let vpc = Change::VpcIpv6Cidr(vpc_ipv6_cidr::Change::Associate {
+            vpc_id: "vpc-1".into(),
+            vpc: "vpc-1".into(),
+            source: crate::aws::VpcIpv6Source::Amazon,
+            prior: vec![],
+        });
+        let mut pending: VecDeque<Change> = VecDeque::from([assoc("a"), vpc, assoc("b")]);
+        let sizes: Vec<usize> = std::iter::from_fn(|| pending.pop_front().map(|f| take_independent(f, &mut pending).len())).collect();
+        assert_eq!(sizes, [1, 1, 1], "nothing is taken past the VPC's change");
+        let mut many: VecDeque<Change> = (0..20).map(|i| assoc(&format!("s{i}"))).collect();
+        let sizes: Vec<usize> = std::iter::from_fn(|| many.pop_front().map(|f| take_independent(f, &mut many).len())).collect();
+        assert_eq!(sizes, [WRITE_FAN_OUT, WRITE_FAN_OUT, 20 - 2 * WRITE_FAN_OUT]);
     }
 }

@@ -179,6 +179,29 @@ impl Change {
         }
     }
 
+    /// The resource this change modifies, when it can be applied together
+    /// with the step's other changes on other resources: one call on one
+    /// resource that no other change of the step depends on and that needs
+    /// no waiting after it. `None`: applied on its own, in order (a create
+    /// that later changes refer to, a traffic change, an association that
+    /// must settle). Changes with the same key keep their order.
+    pub fn concurrency_key(&self) -> Option<String> {
+        match self {
+            Change::SubnetIpv6(subnet_ipv6::Change::AssociateBlock { subnet_id, .. } | subnet_ipv6::Change::SetFlag { subnet_id, .. }) => {
+                Some(subnet_id.clone())
+            }
+            Change::Ipv6DefaultRoute(
+                ipv6_default_route::Change::CreateRoute { route_table_id, .. } | ipv6_default_route::Change::ReplaceRoute { route_table_id, .. },
+            ) => Some(route_table_id.clone()),
+            Change::SecurityGroupIpv6(security_group_ipv6::Change::Authorize { group_id, .. }) => Some(group_id.clone()),
+            Change::AssignIpv6Addresses(assign_ipv6_addresses::Change::AssignAddress { interface_id, .. }) => Some(interface_id.clone()),
+            Change::LoadBalancerIpType(load_balancer_ip_type::Change::SetIpAddressType { load_balancer_arn, .. }) => {
+                Some(load_balancer_arn.clone())
+            }
+            Change::VpcIpv6Cidr(_) | Change::Ipv6DefaultRoute(ipv6_default_route::Change::CreateEgressOnlyGateway { .. }) | Change::TargetGroupIpv6(_) => None,
+        }
+    }
+
     /// Whether later changes of the same step refer to what this one creates
     /// (so the engine re-checks the step once it is applied).
     pub fn creates_dependency(&self) -> bool {

@@ -120,6 +120,13 @@ impl Proxy {
         self.calls().into_iter().filter(|c| c.mutating && c.applied).map(|c| c.action).collect()
     }
 
+    /// Whether every call that reached the proxy has been answered (or
+    /// discarded): a call sent by a process that was then killed is still
+    /// forwarded and applied.
+    pub fn idle(&self) -> bool {
+        self.calls().iter().all(|c| c.outcome != "?")
+    }
+
     pub fn stats(&self) -> Value {
         control(&self.addr, "GET", "/_proxy/stats", "")
     }
