@@ -489,11 +489,13 @@ impl<'a> Engine<'a> {
         let scope = spec.scope();
         let mut part = touched.intersect(scope);
         if part == Scope::NONE {
-            // Nothing changed since the last read: it may already say all.
-            if spec.check(&net).is_ok_and(|m| m.is_empty()) && matches!(spec.settled(&net), Probe::Ready) {
+            // Nothing changed since the last read: it may already say all,
+            // or that only the step's resources have yet to settle.
+            let complete = spec.check(&net).is_ok_and(|m| m.is_empty());
+            if complete && matches!(spec.settled(&net), Probe::Ready) {
                 return Ok(net);
             }
-            part = scope;
+            part = if complete { spec.settle_scope() } else { scope };
         }
         let prev = &net;
         self.verify_waiter

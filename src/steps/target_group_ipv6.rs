@@ -411,6 +411,11 @@ impl Step for Spec {
         Ok(vec![])
     }
 
+    /// The new groups' targets, whose health `settled` looks at.
+    fn settle_scope(&self) -> Scope {
+        Scope::TARGET_GROUPS
+    }
+
     fn settled(&self, net: &Network) -> Probe {
         for r in &self.groups {
             if let Some(new) = net.target_group_named(&self.new_name(&r.text))
