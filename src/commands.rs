@@ -572,7 +572,7 @@ async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure
         // Read moments ago: the first step need not read it again. (Without
         // --yes a prompt came first, interactive or not, and a person may have
         // taken minutes: read afresh.)
-        engine.known = Some((plan.live, Scope::ALL));
+        engine.known = Some(crate::engine::Known::new(plan.live, Scope::ALL));
     }
     stop_on_signal(&engine);
     let report = engine.run(&rb, "apply", &[], on_failure).await?;

@@ -248,3 +248,45 @@ fn retire_delete_removes_the_old_groups_and_rollback_recreates_them() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(emu.fingerprint(&vpc), original);
 }
+
+/// A new group gets what its old group changed from AWS's defaults before it
+/// takes any traffic: the attributes are read from the new group (AWS's
+/// defaults are not guessed) and the difference copied right after the
+/// create.
+#[test]
+fn a_new_group_carries_the_old_groups_attributes_before_any_traffic() {
+    let s = setup("[::]");
+    let elb = s.emu.elb();
+    runtime().block_on(async {
+        let out = elb.describe_target_groups().names("redash-blue").send().await.unwrap();
+        let arn = out.target_groups()[0].target_group_arn().unwrap().to_string();
+        let attr = |k: &str, v: &str| aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute::builder().key(k).value(v).build();
+        elb.modify_target_group_attributes()
+            .target_group_arn(arn)
+            .attributes(attr("deregistration_delay.timeout_seconds", "30"))
+            .attributes(attr("slow_start.duration_seconds", "60"))
+            .send()
+            .await
+            .unwrap();
+    });
+    s.emu.clear_calls();
+    let out = run(dualstack(&s.emu).args(["apply", "--yes"]).arg(&s.rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let attributes = runtime().block_on(async {
+        let out = elb.describe_target_groups().names("redash-blue-v6").send().await.unwrap();
+        let arn = out.target_groups()[0].target_group_arn().unwrap().to_string();
+        let out = elb.describe_target_group_attributes().target_group_arn(arn).send().await.unwrap();
+        out.attributes().iter().map(|a| format!("{}={}", a.key().unwrap(), a.value().unwrap())).collect::<Vec<_>>()
+    });
+    for want in ["deregistration_delay.timeout_seconds=30", "slow_start.duration_seconds=60"] {
+        assert!(attributes.iter().any(|a| a == want), "{want} not on redash-blue-v6: {attributes:?}");
+    }
+    // Green is left at AWS's defaults: one copy, for blue, before blue-v6 is
+    // attached to any forward.
+    let calls = s.emu.mutating_calls();
+    let copies: Vec<usize> = calls.iter().enumerate().filter(|(_, c)| *c == "ModifyTargetGroupAttributes").map(|(i, _)| i).collect();
+    assert_eq!(copies.len(), 1, "{calls:?}");
+    let blue_created = calls.iter().rposition(|c| c == "CreateTargetGroup").unwrap();
+    let next_forward = blue_created + calls[blue_created..].iter().position(|c| c == "ModifyListener").unwrap();
+    assert!(blue_created < copies[0] && copies[0] < next_forward, "{calls:?}");
+}

@@ -122,15 +122,7 @@ impl SdkElbv2 {
 
     /// A group's targets with their health, and its attributes.
     async fn target_group_details(&self, arn: &str) -> Result<(Vec<Target>, Vec<(String, String)>), AwsError> {
-        const OP: &str = "elasticloadbalancing:DescribeTargetGroupAttributes";
-        let attrs = self.attributes.get_or_read(arn, async {
-            let out = eventually(OP, || async {
-                self.read.describe_target_group_attributes().target_group_arn(arn).send().await.map_err(|e| err(OP, e))
-            })
-            .await?;
-            Ok(out.attributes().iter().filter_map(|a| Some((a.key()?.to_string(), a.value()?.to_string()))).collect())
-        });
-        tokio::try_join!(self.target_health(arn), attrs)
+        tokio::try_join!(self.target_health(arn), self.target_group_attributes(arn))
     }
 }
 
@@ -277,6 +269,19 @@ impl Elbv2 for SdkElbv2 {
             .collect();
         targets.sort_by(|a, b| (&a.id, a.port).cmp(&(&b.id, b.port)));
         Ok(targets)
+    }
+
+    async fn target_group_attributes(&self, arn: &str) -> Result<Vec<(String, String)>, AwsError> {
+        const OP: &str = "elasticloadbalancing:DescribeTargetGroupAttributes";
+        self.attributes
+            .get_or_read(arn, async {
+                let out = eventually(OP, || async {
+                    self.read.describe_target_group_attributes().target_group_arn(arn).send().await.map_err(|e| err(OP, e))
+                })
+                .await?;
+                Ok(out.attributes().iter().filter_map(|a| Some((a.key()?.to_string(), a.value()?.to_string()))).collect())
+            })
+            .await
     }
 
     async fn target_group_arn(&self, name: &str) -> Result<Option<String>, AwsError> {

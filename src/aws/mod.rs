@@ -118,6 +118,8 @@ pub trait Elbv2: Send + Sync {
     /// and tags.
     async fn target_groups(&self, vpc_id: &str) -> Result<Vec<TargetGroup>, AwsError>;
     async fn target_health(&self, target_group_arn: &str) -> Result<Vec<Target>, AwsError>;
+    /// A target group's attributes.
+    async fn target_group_attributes(&self, target_group_arn: &str) -> Result<Vec<(String, String)>, AwsError>;
     /// A target group's ARN by name (an ARN is returned as is when it exists).
     async fn target_group_arn(&self, name: &str) -> Result<Option<String>, AwsError>;
     async fn set_ip_address_type(&self, load_balancer_arn: &str, ip_address_type: &str) -> Result<(), AwsError>;

@@ -21,7 +21,7 @@ pub mod pilot;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::aws::wait::{Probe, Waiter};
 use crate::aws::{Aws, AwsError, Network, Scope};
@@ -104,14 +104,39 @@ pub struct Engine<'a> {
     /// failure only when `interactive`.
     pub pilot: Option<&'a dyn Pilot>,
     pub interactive: bool,
-    /// What this run last knew of the VPC, and which parts of it are
-    /// current: each step verifies what it changed, so the next step starts
-    /// from this instead of reading everything again (a part a step changed
-    /// but did not read back is dropped from the scope). Seeded by `apply`
-    /// with the preflight's read when no prompt stood in between.
-    pub known: Option<(Network, Scope)>,
+    /// What this run last knew of the VPC: each step verifies what it
+    /// changed, so the next step starts from this instead of reading
+    /// everything again. Seeded by `apply` with the preflight's read when no
+    /// prompt stood in between.
+    pub known: Option<Known>,
     applied: usize,
     undone: usize,
+}
+
+/// How long a part of the VPC read by the run is taken as current without
+/// reading it again. Between steps a few seconds apart, what the run itself
+/// verified is as good as a new read; across a bake, a long gate or a person
+/// at a prompt, targets and tasks move (a deploy, an autoscaling group), so
+/// what is older is read again before a step decides on it.
+const KNOWN_FOR: Duration = Duration::from_secs(30);
+
+/// What the run knows of the VPC: its last read, and when each part of it
+/// was read.
+pub struct Known {
+    net: Network,
+    reads: Vec<(Scope, Instant)>,
+}
+
+impl Known {
+    /// `net`, whose `scope` was read just now.
+    pub fn new(net: Network, scope: Scope) -> Known {
+        Known { net, reads: vec![(scope, Instant::now())] }
+    }
+
+    /// The parts read within [`KNOWN_FOR`].
+    fn current(&self) -> Scope {
+        self.reads.iter().filter(|(_, at)| at.elapsed() <= KNOWN_FOR).fold(Scope::NONE, |a, (s, _)| a.union(*s))
+    }
 }
 
 /// A new run id: UTC time and pid, sortable and unique on one machine.
@@ -305,15 +330,16 @@ impl<'a> Engine<'a> {
         self.record(Record::StepStarted { step: step.id.clone(), kind: kind.to_string() })?;
         self.events.emit(Event::StepStarted { step: step.id.to_string(), kind: kind.to_string() });
         let scope = step.spec.step().scope();
-        let (net, carried) = match self.known.take() {
-            // Read only what the previous steps did not leave current.
-            Some((known, current)) => (self.aws.refresh(&self.vpc_id, &known, scope.minus(current)).await, current),
-            None => (self.snapshot(scope).await, Scope::NONE),
+        let started = Instant::now();
+        // Read only what the previous steps did not leave current.
+        let (net, mut known, read_at_start) = match self.known.take() {
+            Some(known) => {
+                let read = scope.minus(known.current());
+                (self.aws.refresh(&self.vpc_id, &known.net, read).await, known.reads, read)
+            }
+            None => (self.snapshot(scope).await, Vec::new(), scope),
         };
         let net = net.map_err(StepError::from)?;
-        // Between prompts a person may take minutes: then only what this
-        // step reads and verifies is carried to the next one.
-        let carried = if self.interactive { Scope::NONE } else { carried };
         let mut pending: VecDeque<Change> = step.spec.step().check(&net)?.into();
         let is_gate_step = matches!(step.spec, crate::steps::StepSpec::HealthGate(_));
         if step.confirm && self.pilot.is_none() && (!pending.is_empty() || is_gate_step) {
@@ -340,6 +366,8 @@ impl<'a> Engine<'a> {
         let mut net = net;
         // What the changes applied since the last read can have modified.
         let mut touched = Scope::NONE;
+        // What the step's changes can have modified, all of them.
+        let mut changed = Scope::NONE;
         // Changes applied since the step last settled.
         let mut unsettled = false;
         let mut count = 0;
@@ -366,6 +394,7 @@ impl<'a> Engine<'a> {
                 for (change, outcome) in group.into_iter().zip(outcomes) {
                     unsettled |= !change.needs_settled();
                     touched = touched.union(change.scope());
+                    changed = changed.union(change.scope());
                     batch.push((change, outcome));
                 }
                 // What follows concerns a change applied on its own.
@@ -395,7 +424,7 @@ impl<'a> Engine<'a> {
             // What AWS now holds is what was sent: decide the next batch on
             // the projection; `touched` stays to be read once at the end.
             for (c, outcome) in batch.drain(..) {
-                c.project_applied(&outcome, &mut net);
+                c.project_applied(&self.cx(&step.id), &outcome, &mut net).await?;
             }
             pending = step.spec.step().check(&net)?.into();
             if pending.is_empty() && touched.intersect(scope) != Scope::NONE {
@@ -411,10 +440,18 @@ impl<'a> Engine<'a> {
             }
         }
         let net = self.verify(step, net, touched).await?;
-        // What was current stays current, with what this step read and
-        // verified; parts it changed outside what it reads are no longer known.
-        let current = carried.union(scope).minus(touched.minus(scope));
-        self.known = Some((net, current));
+        // What this step read at its start, and what it changed and read
+        // back, is known as of then; what it changed outside what it reads is
+        // no longer known; the rest keeps the age it had.
+        let verified = changed.intersect(scope);
+        let gone = changed.minus(scope);
+        for (parts, _) in &mut known {
+            *parts = parts.minus(read_at_start).minus(verified).minus(gone);
+        }
+        known.retain(|(parts, _)| *parts != Scope::NONE);
+        known.push((read_at_start.minus(verified), started));
+        known.push((verified, Instant::now()));
+        self.known = Some(Known { net, reads: known });
         if step.gate.is_some() && !gated && (count > 0 || is_gate_step || self.journal.gate_pending(&self.run_id, &step.id)) {
             self.run_gate(step).await?;
         }
@@ -518,7 +555,7 @@ impl<'a> Engine<'a> {
     async fn apply_change(&mut self, step: &StepId, change: &Change) -> Result<Outcome, StepFailure> {
         let seq = self.intent(step, change)?;
         let result = change.apply(&self.cx(step)).await;
-        self.answer(step, change, seq, result).await
+        self.answer(step, change, seq, result, true).await
     }
 
     /// Apply `group` (see [`take_independent`]): every intent journaled
@@ -540,7 +577,8 @@ impl<'a> Engine<'a> {
         let mut outcomes = Vec::with_capacity(group.len());
         let mut failure = None;
         for ((change, seq), result) in group.iter().zip(seqs).zip(results) {
-            match self.answer(step, change, seq, result).await {
+            // Once a call of the group failed, nothing more is sent.
+            match self.answer(step, change, seq, result, failure.is_none()).await {
                 Ok(outcome) => outcomes.push(outcome),
                 Err(f) => {
                     failure.get_or_insert(f);
@@ -564,8 +602,15 @@ impl<'a> Engine<'a> {
     /// Record what AWS answered to intent `seq`, and wait for the change to
     /// settle. A lost answer is settled by reading live state: applied, it
     /// is recorded; not applied (a server fault before AWS applied it), the
-    /// change is sent again under a new intent.
-    async fn answer(&mut self, step: &StepId, change: &Change, mut seq: u64, mut result: Result<Outcome, StepError>) -> Result<Outcome, StepFailure> {
+    /// change is sent again under a new intent if `resend`.
+    async fn answer(
+        &mut self,
+        step: &StepId,
+        change: &Change,
+        mut seq: u64,
+        mut result: Result<Outcome, StepError>,
+        resend: bool,
+    ) -> Result<Outcome, StepFailure> {
         let mut attempt = 1;
         loop {
             let outcome = match result {
@@ -585,7 +630,7 @@ impl<'a> Engine<'a> {
                         }
                         None => {
                             self.record(Record::Abandoned { seq, reason: e.to_string() })?;
-                            if attempt >= AMBIGUOUS_ATTEMPTS {
+                            if !resend || attempt >= AMBIGUOUS_ATTEMPTS {
                                 return Err(e.into());
                             }
                             // Live state shows the call did not happen: sending
@@ -803,6 +848,14 @@ mod tests {
             out.push(take_independent(first, &mut pending).iter().map(label).collect());
         }
         out
+    }
+
+    #[test]
+    fn a_part_read_too_long_ago_is_not_current() {
+        let old = Instant::now().checked_sub(KNOWN_FOR + Duration::from_secs(1)).expect("the clock is past it");
+        let known = Known { net: Network::default(), reads: vec![(Scope::TARGET_GROUPS.union(Scope::COMPUTE), old), (Scope::VPC, Instant::now())] };
+        assert_eq!(known.current(), Scope::VPC);
+        assert_eq!(Known::new(Network::default(), Scope::ALL).current(), Scope::ALL);
     }
 
     #[test]

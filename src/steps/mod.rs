@@ -208,12 +208,17 @@ impl Change {
         matches!(self, Change::Ipv6DefaultRoute(c) if c.creates_dependency())
     }
 
-    /// The state after this change was applied and AWS answered `outcome`
-    /// (a create's real ID instead of the plan's placeholder).
-    pub fn project_applied(&self, outcome: &Outcome, net: &mut Network) {
+    /// The state after this change was applied and AWS answered `outcome`:
+    /// a create's real ID instead of the plan's placeholder, and what AWS
+    /// gave the new resource that no projection can know (a target group's
+    /// default attributes, read).
+    pub async fn project_applied(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &mut Network) -> Result<(), StepError> {
         match self {
-            Change::TargetGroupIpv6(c) => c.project_applied(outcome, net),
-            _ => self.project(net),
+            Change::TargetGroupIpv6(c) => c.project_applied(cx, outcome, net).await,
+            _ => {
+                self.project(net);
+                Ok(())
+            }
         }
     }
 

@@ -81,8 +81,11 @@ fn keep() -> Retire {
 
 /// The attributes AWS gives a new target group (ELBv2 documentation,
 /// "Target group attributes"), for the plan's projection of a create.
-fn new_group_defaults(protocol: Option<&str>) -> Vec<(String, String)> {
+fn new_group_defaults(protocol: Option<&str>, target_type: &str) -> Vec<(String, String)> {
     let http = matches!(protocol, Some("HTTP" | "HTTPS") | None);
+    // Client IP preservation: on for instance targets and for UDP; off for
+    // ip targets over TCP or TLS.
+    let preserve = if target_type == "ip" && !matches!(protocol, Some("UDP" | "TCP_UDP")) { "false" } else { "true" };
     let common: &[(&str, &str)] = &[("deregistration_delay.timeout_seconds", "300"), ("stickiness.enabled", "false")];
     let alb: &[(&str, &str)] = &[
         ("stickiness.type", "lb_cookie"),
@@ -97,7 +100,7 @@ fn new_group_defaults(protocol: Option<&str>) -> Vec<(String, String)> {
     let nlb: &[(&str, &str)] = &[
         ("stickiness.type", "source_ip"),
         ("deregistration_delay.connection_termination.enabled", "false"),
-        ("preserve_client_ip.enabled", "true"),
+        ("preserve_client_ip.enabled", preserve),
         ("proxy_protocol_v2.enabled", "false"),
         ("load_balancing.cross_zone.enabled", "use_load_balancer_configuration"),
     ];
@@ -582,16 +585,20 @@ impl Change {
         }
     }
 
-    /// [`Change::project`] with the ARN AWS gave a new group (whose
-    /// attributes are projected as AWS's defaults: should AWS's differ, the
-    /// step's read at its end sees it and copies the rest).
-    pub fn project_applied(&self, outcome: &Outcome, net: &mut Network) {
+    /// [`Change::project`] with the ARN AWS gave a new group and the
+    /// attributes it gave it (read: AWS's defaults vary with the protocol and
+    /// target type and change over time, and a difference from the old group
+    /// must be copied before the group takes any traffic).
+    pub async fn project_applied(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &mut Network) -> Result<(), StepError> {
         self.project(net);
-        if let (Change::CreateGroup { group, .. }, Some(arn)) = (self, &outcome.resource_id)
-            && let Some(g) = net.target_groups.iter_mut().find(|g| g.arn == planned_arn(&group.name))
-        {
-            g.arn = arn.clone();
+        if let (Change::CreateGroup { group, .. }, Some(arn)) = (self, &outcome.resource_id) {
+            let attributes = cx.elb.target_group_attributes(arn).await?;
+            if let Some(g) = net.target_groups.iter_mut().find(|g| g.arn == planned_arn(&group.name)) {
+                g.arn = arn.clone();
+                g.attributes = attributes;
+            }
         }
+        Ok(())
     }
 
     pub fn project(&self, net: &mut Network) {
@@ -608,7 +615,7 @@ impl Change {
                 // A new group starts with AWS's defaults: the plan then shows
                 // a CopyAttributes only for what the old group changed, as
                 // apply (which reads the new group) will do.
-                attributes: new_group_defaults(group.protocol.as_deref()),
+                attributes: new_group_defaults(group.protocol.as_deref(), &group.target_type),
                 tags: group.tags.clone(),
                 ..TargetGroup::default()
             }),
