@@ -30,10 +30,10 @@ pub struct SdkEc2 {
     /// permission and applies nothing (`plan --check-permissions`).
     dry_run: bool,
     /// A VPC's instances (the tool changes their interfaces, never the
-    /// instances), internet gateways, egress-only gateways (forgotten before
+    /// instances; others start and stop them, so read again once no longer
+    /// current), internet gateways, egress-only gateways (forgotten before
     /// the tool creates or deletes one) and security groups without their
-    /// rules (the tool changes rules, never groups): read once per run, by
-    /// VPC ID.
+    /// rules (the tool changes rules, never groups), by VPC ID.
     instances: Memo<Vec<Instance>>,
     internet_gateways: Memo<Vec<String>>,
     egress_only_gateways: Memo<Vec<String>>,
@@ -50,7 +50,7 @@ impl SdkEc2 {
             write: Client::from_conf(conf(aws_config::retry::RetryConfig::disabled())),
             retry,
             dry_run: false,
-            instances: Default::default(),
+            instances: Memo::current(),
             internet_gateways: Default::default(),
             egress_only_gateways: Default::default(),
             security_groups: Default::default(),

@@ -32,8 +32,9 @@ pub struct SdkElbv2 {
     /// Target group tags by ARN, read once per run: the tool never changes
     /// a group's tags, and those of a group it creates are the ones it sent.
     tags: Memo<Vec<(String, String)>>,
-    /// Each load balancer's listeners and rules, read once: only the tool's
-    /// own forward changes modify them here (all are forgotten before one).
+    /// Each load balancer's listeners and rules: forgotten before the tool
+    /// changes a forward, and read again once no longer current (a listener
+    /// may be edited by hand during a run).
     listeners: Memo<Vec<Listener>>,
 }
 
@@ -52,7 +53,7 @@ impl SdkElbv2 {
             attributes: Default::default(),
             arns: Default::default(),
             tags: Default::default(),
-            listeners: Default::default(),
+            listeners: Memo::current(),
         }
     }
 

@@ -7,6 +7,7 @@ pub mod ecs;
 pub mod elbv2;
 pub mod error;
 mod memo;
+pub use memo::CURRENT_FOR;
 pub mod model;
 pub mod retry;
 pub mod wait;

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::aws::wait::{Probe, Waiter};
-use crate::aws::{Aws, AwsError, Network, Scope};
+use crate::aws::{Aws, AwsError, Network, Scope, CURRENT_FOR};
 use crate::health::HealthCx;
 use crate::runbook::{HealthPolicy, Runbook, RunbookStep, StepId};
 use crate::steps::{Change, Outcome, StepCx, StepError};
@@ -113,13 +113,6 @@ pub struct Engine<'a> {
     undone: usize,
 }
 
-/// How long a part of the VPC read by the run is taken as current without
-/// reading it again. Between steps a few seconds apart, what the run itself
-/// verified is as good as a new read; across a bake, a long gate or a person
-/// at a prompt, targets and tasks move (a deploy, an autoscaling group), so
-/// what is older is read again before a step decides on it.
-const KNOWN_FOR: Duration = Duration::from_secs(30);
-
 /// What the run knows of the VPC: its last read, and when each part of it
 /// was read.
 pub struct Known {
@@ -133,9 +126,9 @@ impl Known {
         Known { net, reads: vec![(scope, Instant::now())] }
     }
 
-    /// The parts read within [`KNOWN_FOR`].
+    /// The parts read within [`CURRENT_FOR`].
     fn current(&self) -> Scope {
-        self.reads.iter().filter(|(_, at)| at.elapsed() <= KNOWN_FOR).fold(Scope::NONE, |a, (s, _)| a.union(*s))
+        self.reads.iter().filter(|(_, at)| at.elapsed() <= CURRENT_FOR).fold(Scope::NONE, |a, (s, _)| a.union(*s))
     }
 }
 
@@ -852,7 +845,7 @@ mod tests {
 
     #[test]
     fn a_part_read_too_long_ago_is_not_current() {
-        let old = Instant::now().checked_sub(KNOWN_FOR + Duration::from_secs(1)).expect("the clock is past it");
+        let old = Instant::now().checked_sub(CURRENT_FOR + Duration::from_secs(1)).expect("the clock is past it");
         let known = Known { net: Network::default(), reads: vec![(Scope::TARGET_GROUPS.union(Scope::COMPUTE), old), (Scope::VPC, Instant::now())] };
         assert_eq!(known.current(), Scope::VPC);
         assert_eq!(Known::new(Network::default(), Scope::ALL).current(), Scope::ALL);
