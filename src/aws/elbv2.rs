@@ -226,9 +226,7 @@ impl Elbv2 for SdkElbv2 {
             tg.attributes = attributes;
         }
         // Tags: up to 20 resources per call, for groups not seen before.
-        let arns: Vec<String> = {
-            groups.iter().map(|g| g.arn.clone()).filter(|a| !self.tags.contains(a)).collect()
-        };
+        let arns: Vec<String> = groups.iter().map(|g| g.arn.clone()).filter(|a| !self.tags.contains(a)).collect();
         for chunk in arns.chunks(20) {
             const OP: &str = "elasticloadbalancing:DescribeTags";
             let out = eventually(OP, || async {

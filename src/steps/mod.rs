@@ -183,8 +183,9 @@ impl Change {
     /// with the step's other changes on other resources: one call on one
     /// resource that no other change of the step depends on and that needs
     /// no waiting after it. `None`: applied on its own, in order (a create
-    /// that later changes refer to, a traffic change, an association that
-    /// must settle). Changes with the same key keep their order.
+    /// that later changes refer to, a traffic change, the VPC's block, which
+    /// must settle before anything else). Changes with the same key keep
+    /// their order.
     pub fn concurrency_key(&self) -> Option<String> {
         match self {
             Change::SubnetIpv6(subnet_ipv6::Change::AssociateBlock { subnet_id, .. } | subnet_ipv6::Change::SetFlag { subnet_id, .. }) => {
