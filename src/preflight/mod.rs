@@ -28,7 +28,6 @@ use serde::Serialize;
 
 use crate::aws::Network;
 use crate::runbook::RunbookStep;
-use crate::steps::StepSpec;
 
 /// How much a finding matters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -94,12 +93,7 @@ pub fn is_known(id: &str) -> bool {
 
 /// Findings of one step, on the VPC as the earlier steps leave it.
 pub fn before_step(step: &RunbookStep, net: &Network) -> Vec<Finding> {
-    let mut out = match &step.spec {
-        StepSpec::LoadBalancerIpType(spec) => load_balancer::before_step(spec, net),
-        StepSpec::TargetGroupIpv6(spec) => compute::before_target_groups(spec, net),
-        StepSpec::Ipv6DefaultRoute(spec) => routes::before_default_route(spec, net),
-        _ => Vec::new(),
-    };
+    let mut out = step.spec.step().findings(net);
     for f in &mut out {
         f.step = Some(step.id.to_string());
     }

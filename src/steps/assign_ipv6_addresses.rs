@@ -137,8 +137,18 @@ pub fn planned_address(interface_id: &str) -> String {
     format!("(new IPv6 of {interface_id})")
 }
 
-impl Change {
-    pub fn describe(&self) -> Description {
+#[async_trait::async_trait]
+impl super::ChangeKind for Change {
+    fn scope(&self) -> Scope {
+        Scope::COMPUTE
+    }
+
+    fn concurrency_key(&self) -> Option<String> {
+        let Change::AssignAddress { interface_id, .. } = self;
+        Some(interface_id.clone())
+    }
+
+    fn describe(&self) -> Description {
         let Change::AssignAddress { interface_id, selected_as, .. } = self;
         Description {
             call: "ec2:AssignIpv6Addresses",
@@ -150,26 +160,26 @@ impl Change {
         }
     }
 
-    pub fn project(&self, net: &mut Network) {
+    fn project(&self, net: &mut Network) {
         let Change::AssignAddress { interface_id, .. } = self;
         if let Some(i) = net.interfaces.iter_mut().find(|i| &i.id == interface_id) {
             i.ipv6_addresses.push(planned_address(interface_id));
         }
     }
 
-    pub async fn apply(&self, cx: &StepCx<'_>) -> Result<Outcome, StepError> {
+    async fn apply(&self, cx: &StepCx<'_>) -> Result<Outcome, StepError> {
         let Change::AssignAddress { interface_id, .. } = self;
         let address = cx.ec2.assign_ipv6_address(interface_id).await?;
         Ok(Outcome { resource_id: Some(address), ..Outcome::default() })
     }
 
-    pub fn reconcile(&self, net: &Network) -> Option<Outcome> {
+    fn reconcile(&self, net: &Network) -> Option<Outcome> {
         let Change::AssignAddress { interface_id, prior, .. } = self;
         let new = net.interface(interface_id)?.ipv6_addresses.iter().find(|a| !prior.contains(a))?;
         Some(Outcome { resource_id: Some(new.clone()), ..Outcome::default() })
     }
 
-    pub async fn undo(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &Network) -> Result<(), StepError> {
+    async fn undo(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &Network) -> Result<(), StepError> {
         let Change::AssignAddress { interface_id, .. } = self;
         let Some(address) = &outcome.resource_id else { return Ok(()) };
         if net.interface(interface_id).is_some_and(|i| i.ipv6_addresses.contains(address)) {

@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{resolve, Description, Outcome, Step, StepCx, StepError};
-use crate::aws::{label, Network, RouteTarget, RUN_TAG};
+use crate::aws::{label, Network, RouteTarget, Scope, RUN_TAG};
 use crate::ipv6::Ipv6Net;
 use crate::runbook::{Pos, Ref, ValidateCx};
 
@@ -87,6 +87,10 @@ impl Step for Spec {
             a.extend(["ec2:CreateEgressOnlyInternetGateway", "ec2:DeleteEgressOnlyInternetGateway", "ec2:CreateTags"]);
         }
         a
+    }
+
+    fn findings(&self, net: &Network) -> Vec<crate::preflight::Finding> {
+        crate::preflight::routes::before_default_route(self, net)
     }
 
     fn kind(&self) -> &'static str {
@@ -172,14 +176,26 @@ fn target_arg(t: &RouteTarget) -> String {
     }
 }
 
-impl Change {
+#[async_trait::async_trait]
+impl super::ChangeKind for Change {
+    fn scope(&self) -> Scope {
+        Scope::ROUTES
+    }
+
+    fn concurrency_key(&self) -> Option<String> {
+        match self {
+            Change::CreateRoute { route_table_id, .. } | Change::ReplaceRoute { route_table_id, .. } => Some(route_table_id.clone()),
+            Change::CreateEgressOnlyGateway { .. } => None,
+        }
+    }
+
     /// Later changes of the step refer to what this one creates, so the
     /// engine re-checks the step after it.
-    pub fn creates_dependency(&self) -> bool {
+    fn creates_dependency(&self) -> bool {
         matches!(self, Change::CreateEgressOnlyGateway { .. })
     }
 
-    pub fn describe(&self) -> Description {
+    fn describe(&self) -> Description {
         match self {
             Change::CreateEgressOnlyGateway { vpc_id, .. } => Description {
                 call: "ec2:CreateEgressOnlyInternetGateway",
@@ -208,7 +224,7 @@ impl Change {
         }
     }
 
-    pub fn project(&self, net: &mut Network) {
+    fn project(&self, net: &mut Network) {
         match self {
             Change::CreateEgressOnlyGateway { .. } => net.egress_only_gateways.push(NEW_EIGW.into()),
             Change::CreateRoute { route_table_id, target, .. } => {
@@ -232,7 +248,7 @@ impl Change {
         }
     }
 
-    pub async fn apply(&self, cx: &StepCx<'_>) -> Result<Outcome, StepError> {
+    async fn apply(&self, cx: &StepCx<'_>) -> Result<Outcome, StepError> {
         match self {
             Change::CreateEgressOnlyGateway { vpc_id, .. } => {
                 // Same token for the same run and step: a retry returns the
@@ -253,7 +269,7 @@ impl Change {
         }
     }
 
-    pub fn reconcile(&self, net: &Network) -> Option<Outcome> {
+    fn reconcile(&self, net: &Network) -> Option<Outcome> {
         match self {
             Change::CreateEgressOnlyGateway { prior, .. } => net
                 .egress_only_gateways
@@ -268,7 +284,7 @@ impl Change {
         }
     }
 
-    pub async fn undo(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &Network) -> Result<(), StepError> {
+    async fn undo(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &Network) -> Result<(), StepError> {
         match self {
             Change::CreateEgressOnlyGateway { .. } => {
                 if let Some(id) = &outcome.resource_id

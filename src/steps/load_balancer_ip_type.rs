@@ -68,6 +68,10 @@ impl Step for Spec {
         vec!["elasticloadbalancing:SetIpAddressType"]
     }
 
+    fn findings(&self, net: &Network) -> Vec<crate::preflight::Finding> {
+        crate::preflight::load_balancer::before_step(self, net)
+    }
+
     fn kind(&self) -> &'static str {
         "load_balancer_ip_type"
     }
@@ -116,8 +120,23 @@ pub enum Change {
     SetIpAddressType { load_balancer_arn: String, load_balancer: String, ip_address_type: String, prior: String },
 }
 
-impl Change {
-    pub fn describe(&self) -> Description {
+#[async_trait::async_trait]
+impl super::ChangeKind for Change {
+    fn scope(&self) -> Scope {
+        Scope::LOAD_BALANCERS
+    }
+
+    fn concurrency_key(&self) -> Option<String> {
+        let Change::SetIpAddressType { load_balancer_arn, .. } = self;
+        Some(load_balancer_arn.clone())
+    }
+
+    fn undo_key(&self) -> Option<String> {
+        let Change::SetIpAddressType { load_balancer_arn, .. } = self;
+        Some(format!("ip-type {load_balancer_arn}"))
+    }
+
+    fn describe(&self) -> Description {
         let Change::SetIpAddressType { load_balancer_arn, load_balancer, ip_address_type, prior } = self;
         Description {
             call: "elasticloadbalancing:SetIpAddressType",
@@ -129,25 +148,25 @@ impl Change {
         }
     }
 
-    pub fn project(&self, net: &mut Network) {
+    fn project(&self, net: &mut Network) {
         let Change::SetIpAddressType { load_balancer_arn, ip_address_type, .. } = self;
         if let Some(lb) = net.load_balancer_mut(load_balancer_arn) {
             lb.ip_address_type = ip_address_type.clone();
         }
     }
 
-    pub async fn apply(&self, cx: &StepCx<'_>) -> Result<Outcome, StepError> {
+    async fn apply(&self, cx: &StepCx<'_>) -> Result<Outcome, StepError> {
         let Change::SetIpAddressType { load_balancer_arn, ip_address_type, .. } = self;
         cx.elb.set_ip_address_type(load_balancer_arn, ip_address_type).await?;
         Ok(Outcome::default())
     }
 
-    pub fn reconcile(&self, net: &Network) -> Option<Outcome> {
+    fn reconcile(&self, net: &Network) -> Option<Outcome> {
         let Change::SetIpAddressType { load_balancer_arn, ip_address_type, .. } = self;
         (net.load_balancer(load_balancer_arn)?.ip_address_type == *ip_address_type).then(Outcome::default)
     }
 
-    pub async fn undo(&self, cx: &StepCx<'_>, _outcome: &Outcome, net: &Network) -> Result<(), StepError> {
+    async fn undo(&self, cx: &StepCx<'_>, _outcome: &Outcome, net: &Network) -> Result<(), StepError> {
         let Change::SetIpAddressType { load_balancer_arn, prior, .. } = self;
         if net.load_balancer(load_balancer_arn).is_some_and(|lb| lb.ip_address_type != *prior) {
             cx.elb.set_ip_address_type(load_balancer_arn, prior).await?;

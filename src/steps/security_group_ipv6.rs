@@ -23,7 +23,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{resolve, Description, Outcome, Step, StepCx, StepError};
-use crate::aws::{label, Direction, Network, RuleMatch};
+use crate::aws::{label, Direction, Network, RuleMatch, Scope};
 use crate::ipv6::Ipv6Net;
 use crate::runbook::{Ref, ValidateCx};
 
@@ -277,8 +277,18 @@ fn show_rule(rule: &RuleMatch, cidr: &Ipv6Net) -> String {
     format!("{proto}{ports} {dir} {cidr}")
 }
 
-impl Change {
-    pub fn describe(&self) -> Description {
+#[async_trait::async_trait]
+impl super::ChangeKind for Change {
+    fn scope(&self) -> Scope {
+        Scope::SECURITY_GROUPS
+    }
+
+    fn concurrency_key(&self) -> Option<String> {
+        let Change::Authorize { group_id, .. } = self;
+        Some(group_id.clone())
+    }
+
+    fn describe(&self) -> Description {
         let Change::Authorize { group_id, group, rule, cidr, .. } = self;
         let (call, attr) = match rule.direction {
             Direction::Ingress => ("ec2:AuthorizeSecurityGroupIngress", "ingress rule"),
@@ -298,7 +308,7 @@ impl Change {
         }
     }
 
-    pub fn project(&self, net: &mut Network) {
+    fn project(&self, net: &mut Network) {
         let Change::Authorize { group_id, rule, cidr, description, .. } = self;
         if let Some(g) = net.security_group_mut(group_id) {
             g.rules.push(crate::aws::SgRule {
@@ -311,13 +321,13 @@ impl Change {
         }
     }
 
-    pub async fn apply(&self, cx: &StepCx<'_>) -> Result<Outcome, StepError> {
+    async fn apply(&self, cx: &StepCx<'_>) -> Result<Outcome, StepError> {
         let Change::Authorize { group_id, rule, cidr, description, .. } = self;
         let id = cx.ec2.authorize_rule(group_id, rule, *cidr, description.as_deref()).await?;
         Ok(Outcome { rule_id: Some(id), ..Outcome::default() })
     }
 
-    pub fn reconcile(&self, net: &Network) -> Option<Outcome> {
+    fn reconcile(&self, net: &Network) -> Option<Outcome> {
         let Change::Authorize { group_id, rule, cidr, .. } = self;
         net.security_group(group_id)?
             .rules
@@ -326,7 +336,7 @@ impl Change {
             .map(|x| Outcome { rule_id: Some(x.id.clone()), ..Outcome::default() })
     }
 
-    pub async fn undo(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &Network) -> Result<(), StepError> {
+    async fn undo(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &Network) -> Result<(), StepError> {
         let Change::Authorize { group_id, rule, .. } = self;
         let Some(id) = &outcome.rule_id else { return Ok(()) };
         let present = net.security_group(group_id).is_some_and(|g| g.rules.iter().any(|x| &x.id == id));

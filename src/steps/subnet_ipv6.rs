@@ -304,8 +304,30 @@ pub enum Change {
     },
 }
 
-impl Change {
-    pub fn describe(&self) -> Description {
+#[async_trait::async_trait]
+impl super::ChangeKind for Change {
+    fn scope(&self) -> Scope {
+        Scope::SUBNETS
+    }
+
+    fn concurrency_key(&self) -> Option<String> {
+        let (Change::AssociateBlock { subnet_id, .. } | Change::SetFlag { subnet_id, .. }) = self;
+        Some(subnet_id.clone())
+    }
+
+    fn undo_key(&self) -> Option<String> {
+        match self {
+            Change::SetFlag { subnet_id, flag, .. } => Some(format!("flag {subnet_id} {flag:?}")),
+            Change::AssociateBlock { .. } => None,
+        }
+    }
+
+    /// An IPv6 flag needs the subnet's block `associated`, not `associating`.
+    fn needs_settled(&self) -> bool {
+        matches!(self, Change::SetFlag { .. })
+    }
+
+    fn describe(&self) -> Description {
         match self {
             Change::AssociateBlock { subnet_id, subnet, cidr, index } => {
                 let block = match (cidr, index) {
@@ -333,7 +355,7 @@ impl Change {
         }
     }
 
-    pub fn project(&self, net: &mut Network) {
+    fn project(&self, net: &mut Network) {
         match self {
             Change::AssociateBlock { subnet_id, cidr, .. } => {
                 if let Some(s) = net.subnet_mut(subnet_id) {
@@ -348,7 +370,7 @@ impl Change {
         }
     }
 
-    pub async fn apply(&self, cx: &StepCx<'_>) -> Result<Outcome, StepError> {
+    async fn apply(&self, cx: &StepCx<'_>) -> Result<Outcome, StepError> {
         match self {
             Change::AssociateBlock { subnet_id, cidr, .. } => {
                 let cidr = cidr.ok_or_else(|| StepError::Verify(format!("no /64 known for {subnet_id}: the VPC block is not associated")))?;
@@ -364,7 +386,7 @@ impl Change {
 
     /// An association is `associating` first; no flag may be set until it
     /// is `associated`.
-    pub fn reconcile(&self, net: &Network) -> Option<Outcome> {
+    fn reconcile(&self, net: &Network) -> Option<Outcome> {
         match self {
             Change::AssociateBlock { subnet_id, cidr, .. } => {
                 let b = net.subnet(subnet_id)?.ipv6_block()?;
@@ -380,7 +402,7 @@ impl Change {
         }
     }
 
-    pub async fn undo(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &Network) -> Result<(), StepError> {
+    async fn undo(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &Network) -> Result<(), StepError> {
         match self {
             Change::SetFlag { subnet_id, flag, prior, .. } => {
                 if net.subnet(subnet_id).is_some_and(|s| s.flag(*flag) != *prior) {

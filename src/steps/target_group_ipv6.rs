@@ -231,6 +231,10 @@ impl Step for Spec {
         ]
     }
 
+    fn findings(&self, net: &Network) -> Vec<crate::preflight::Finding> {
+        crate::preflight::compute::before_target_groups(self, net)
+    }
+
     fn kind(&self) -> &'static str {
         "target_group_ipv6"
     }
@@ -520,21 +524,35 @@ fn planned_arn(name: &str) -> String {
     format!("(new {name})")
 }
 
-impl Change {
-    pub fn gate_after(&self) -> bool {
+#[async_trait::async_trait]
+impl super::ChangeKind for Change {
+    fn scope(&self) -> Scope {
+        match self {
+            // Undoing a weight change may need a group recreated meanwhile.
+            Change::SetForward { .. } => Scope::LOAD_BALANCING,
+            _ => Scope::TARGET_GROUPS,
+        }
+    }
+
+    /// Recreating a deleted group: later undos must read state afresh.
+    fn undo_creates(&self) -> bool {
+        matches!(self, Change::DeleteOldGroup { .. })
+    }
+
+    fn gate_after(&self) -> bool {
         matches!(self, Change::SetForward { gate_after: true, .. })
     }
 
     /// Changes with the same key set the same thing: undoing the oldest
     /// restores the original, so the newer ones need no call of their own.
-    pub fn undo_key(&self) -> Option<String> {
+    fn undo_key(&self) -> Option<String> {
         match self {
             Change::SetForward { listener_arn, rule_arn, .. } => Some(format!("forward {listener_arn} {}", rule_arn.as_deref().unwrap_or("default"))),
             _ => None,
         }
     }
 
-    pub fn describe(&self) -> Description {
+    fn describe(&self) -> Description {
         match self {
             Change::CreateGroup { source, group } => Description {
                 call: "elasticloadbalancing:CreateTargetGroup",
@@ -589,7 +607,7 @@ impl Change {
     /// attributes it gave it (read: AWS's defaults vary with the protocol and
     /// target type and change over time, and a difference from the old group
     /// must be copied before the group takes any traffic).
-    pub async fn project_applied(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &mut Network) -> Result<(), StepError> {
+    async fn project_applied(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &mut Network) -> Result<(), StepError> {
         self.project(net);
         if let (Change::CreateGroup { group, .. }, Some(arn)) = (self, &outcome.resource_id) {
             let attributes = cx.elb.target_group_attributes(arn).await?;
@@ -601,7 +619,7 @@ impl Change {
         Ok(())
     }
 
-    pub fn project(&self, net: &mut Network) {
+    fn project(&self, net: &mut Network) {
         match self {
             Change::CreateGroup { group, .. } => net.target_groups.push(TargetGroup {
                 arn: planned_arn(&group.name),
@@ -650,7 +668,7 @@ impl Change {
         }
     }
 
-    pub async fn apply(&self, cx: &StepCx<'_>) -> Result<Outcome, StepError> {
+    async fn apply(&self, cx: &StepCx<'_>) -> Result<Outcome, StepError> {
         match self {
             Change::CreateGroup { group, .. } => {
                 let mut group = group.clone();
@@ -687,7 +705,7 @@ impl Change {
         }
     }
 
-    pub async fn settle(&self, cx: &StepCx<'_>, _outcome: &Outcome) -> Result<(), StepError> {
+    async fn settle(&self, cx: &StepCx<'_>, _outcome: &Outcome) -> Result<(), StepError> {
         match self {
             Change::RegisterTargets { group_arn, .. } => wait_healthy(cx, group_arn, Empty::NotYetVisible).await,
             Change::SetForward { bake_ms, .. } if *bake_ms > 0 => {
@@ -703,7 +721,7 @@ impl Change {
         }
     }
 
-    pub fn reconcile(&self, net: &Network) -> Option<Outcome> {
+    fn reconcile(&self, net: &Network) -> Option<Outcome> {
         match self {
             Change::CreateGroup { group, .. } => net
                 .target_group_named(&group.name)
@@ -723,7 +741,7 @@ impl Change {
         }
     }
 
-    pub async fn undo(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &Network) -> Result<(), StepError> {
+    async fn undo(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &Network) -> Result<(), StepError> {
         match self {
             Change::SetForward { listener_arn, rule_arn, prior, prior_names, .. } => {
                 // A group in the prior action may have been recreated (retire:

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Description, Outcome, Step, StepCx, StepError};
 use crate::aws::wait::Probe;
-use crate::aws::{association_probe, disassociation_probe, label, AssocState, Ipv6Block, Network, VpcIpv6Source};
+use crate::aws::{association_probe, disassociation_probe, label, AssocState, Ipv6Block, Network, Scope, VpcIpv6Source};
 use crate::ipv6::Ipv6Net;
 use crate::runbook::{Pos, ValidateCx};
 
@@ -128,8 +128,13 @@ pub enum Change {
     },
 }
 
-impl Change {
-    pub fn describe(&self) -> Description {
+#[async_trait::async_trait]
+impl super::ChangeKind for Change {
+    fn scope(&self) -> Scope {
+        Scope::VPC
+    }
+
+    fn describe(&self) -> Description {
         let Change::Associate { vpc_id, vpc, source, .. } = self;
         let (args, desired) = match source {
             VpcIpv6Source::Amazon => ("AmazonProvidedIpv6CidrBlock=true".to_string(), "Amazon-provided /56".to_string()),
@@ -152,7 +157,7 @@ impl Change {
         }
     }
 
-    pub fn project(&self, net: &mut Network) {
+    fn project(&self, net: &mut Network) {
         let Change::Associate { source, .. } = self;
         let cidr = match source {
             VpcIpv6Source::Pool { cidr, .. } => *cidr,
@@ -161,13 +166,13 @@ impl Change {
         net.vpc.ipv6_blocks.push(Ipv6Block { association_id: "(planned)".into(), cidr, state: AssocState::Planned });
     }
 
-    pub async fn apply(&self, cx: &StepCx<'_>) -> Result<Outcome, StepError> {
+    async fn apply(&self, cx: &StepCx<'_>) -> Result<Outcome, StepError> {
         let Change::Associate { vpc_id, source, .. } = self;
         let b = cx.ec2.associate_vpc_ipv6(vpc_id, source).await?;
         Ok(Outcome { association_id: Some(b.association_id), cidr: b.cidr, ..Outcome::default() })
     }
 
-    pub async fn settle(&self, cx: &StepCx<'_>, outcome: &Outcome) -> Result<(), StepError> {
+    async fn settle(&self, cx: &StepCx<'_>, outcome: &Outcome) -> Result<(), StepError> {
         let Change::Associate { vpc_id, .. } = self;
         let id = outcome.association_id.clone().unwrap_or_default();
         cx.events.emit(crate::engine::events::Event::Waiting {
@@ -184,7 +189,7 @@ impl Change {
         Ok(())
     }
 
-    pub fn reconcile(&self, net: &Network) -> Option<Outcome> {
+    fn reconcile(&self, net: &Network) -> Option<Outcome> {
         let Change::Associate { prior, .. } = self;
         net.vpc
             .ipv6_blocks
@@ -193,7 +198,7 @@ impl Change {
             .map(|b| Outcome { association_id: Some(b.association_id.clone()), cidr: b.cidr, ..Outcome::default() })
     }
 
-    pub async fn undo(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &Network) -> Result<(), StepError> {
+    async fn undo(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &Network) -> Result<(), StepError> {
         let Change::Associate { vpc_id, .. } = self;
         let Some(id) = &outcome.association_id else { return Ok(()) };
         let present = net.vpc.ipv6_blocks.iter().any(|b| &b.association_id == id && b.state.is_live());

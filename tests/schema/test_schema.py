@@ -412,11 +412,16 @@ def rust_source(rel: str) -> str:
 
 
 def rust_kinds() -> list[str]:
-    m = re.search(r"pub const KINDS:\s*&\[&str\]\s*=\s*&\[(.*?)\];", rust_source("src/steps/mod.rs"), re.S)
-    assert m, "KINDS not found in src/steps/mod.rs"
-    kinds = re.findall(r'"([a-z0-9_]+)"', m.group(1))
+    """The kinds registered in src/steps/mod.rs: the `kinds!` list, and the
+    gate-only step its macro adds (the last entry of `KINDS`)."""
+    text = rust_source("src/steps/mod.rs")
+    m = re.search(r"^kinds! \{(.*?)^\}", text, re.S | re.M)
+    assert m, "the kinds! list not found in src/steps/mod.rs"
+    kinds = re.findall(r"^\s*([a-z0-9_]+) => [A-Z]\w*,", m.group(1), re.M)
     assert kinds
-    return kinds
+    extra = re.search(r"pub const KINDS: &\[&str\] = &\[\$\(stringify!\(\$module\),\)\* (.*?)\];", text)
+    assert extra, "KINDS not found in src/steps/mod.rs"
+    return kinds + re.findall(r'"([a-z0-9_]+)"', extra.group(1))
 
 
 def schema_step_kinds() -> list[str]:
@@ -433,13 +438,16 @@ def test_every_step_kind_is_in_the_schema() -> None:
 
 
 def rust_struct_fields(rel: str, struct: str) -> tuple[list[str], bool]:
-    """The fields of a struct and whether it denies unknown fields."""
+    """The fields of a struct and whether it denies unknown fields. The
+    step's struct is made by the `kinds!` macro: one field per kind."""
     text = rust_source(rel)
-    m = re.search(r"((?:#\[[^\n]*\]\s*)*)pub struct " + struct + r"\s*\{(.*?)\n\}", text, re.S)
+    m = re.search(r"((?:#\[[^\n]*\]\s*)*)pub struct " + struct + r"\s*\{(.*?)\n\s*\}", text, re.S)
     assert m, f"struct {struct} not found in {rel}"
     attrs, body = m.groups()
     assert "rename" not in body, f"{struct}: renamed fields are not handled by this test"
     fields = re.findall(r"^\s*pub\s+(\w+)\s*:", body, re.M)
+    if "$(pub $module: Option<$module::Raw>,)*" in body:
+        fields += [k for k in rust_kinds() if k not in fields]
     return fields, "deny_unknown_fields" in attrs
 
 
