@@ -241,7 +241,7 @@ fn step_fail(rb: &Runbook, step: &crate::runbook::StepId, e: StepError) -> Fail 
 
 impl Session {
     fn aws(&self) -> Aws<'_> {
-        Aws { ec2: self.ec2.as_ref(), elb: self.elb.as_ref() }
+        Aws { ec2: self.ec2.as_ref(), elb: self.elb.as_ref(), ecs: self.ecs.as_ref() }
     }
 
     /// Who answers the engine's questions: a person on this terminal, if
@@ -252,11 +252,13 @@ impl Session {
 }
 
 /// ECS for the preflight: a failure to read it (no permission, no ECS in
-/// the region) is a finding, not an error.
-async fn read_ecs(ecs: &dyn crate::aws::ecs::Ecs, net: &crate::aws::Network) -> std::result::Result<crate::aws::EcsState, String> {
+/// the region) is a finding, not an error, unless a step needs ECS.
+async fn read_ecs(ecs: &dyn crate::aws::ecs::Ecs, net: &mut crate::aws::Network) -> std::result::Result<crate::aws::EcsState, crate::aws::AwsError> {
     let subnets: Vec<String> = net.subnets.iter().map(|s| s.id.clone()).collect();
-    let (setting, tasks) = tokio::join!(ecs.dual_stack_ipv6(), ecs.tasks_in(&subnets));
-    Ok(crate::aws::EcsState { dual_stack_ipv6: setting.map_err(|e| e.to_string())?, tasks: tasks.map_err(|e| e.to_string())? })
+    let (setting, read) = tokio::try_join!(ecs.dual_stack_ipv6(), ecs.services_in(&subnets))?;
+    net.ecs_services = read.services;
+    net.dual_stack_ipv6 = Some(setting);
+    Ok(crate::aws::EcsState { dual_stack_ipv6: setting, tasks: read.tasks })
 }
 
 /// Read the VPC (with its compute and load balancers, which the findings
@@ -264,9 +266,13 @@ async fn read_ecs(ecs: &dyn crate::aws::ecs::Ecs, net: &crate::aws::Network) -> 
 /// run is an error pointing into the runbook, shown after the findings seen
 /// before it.
 async fn preflight(aws: Aws<'_>, ecs: &dyn crate::aws::ecs::Ecs, rb: &Runbook, vpc_id: &str) -> Result<crate::plan::Plan> {
-    let scope = rb.steps.iter().fold(Scope::ALL, |acc, s| acc.union(s.spec.step().scope()));
-    let mut net = aws.snapshot(vpc_id, scope).await.map_err(|e| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")))?;
-    net.ecs = Some(read_ecs(ecs, &net).await);
+    let needs_ecs = rb.steps.iter().any(|s| s.spec.step().scope().ecs);
+    let mut net = aws.snapshot(vpc_id, Scope::ALL.minus(Scope::ECS)).await.map_err(|e| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")))?;
+    let ecs_read = read_ecs(ecs, &mut net).await;
+    if needs_ecs && let Err(e) = &ecs_read {
+        return Err(Fail::new(exit::STEP_FAILED, format!("{e}\na step redeploys ECS services, which needs ECS read; nothing was changed")).into());
+    }
+    net.ecs = Some(ecs_read.map_err(|e| e.to_string()));
     crate::plan::build(rb, net).map_err(|b| {
         eprint!("{}", crate::preflight::render_text(&b.findings));
         step_fail(rb, &b.step, b.error)
@@ -285,7 +291,7 @@ async fn plan(g: &Global, path: &Path, check_permissions: bool, iam_policy: bool
     let plan = preflight(s.aws(), s.ecs.as_ref(), &rb, &vpc_id).await?;
     let perms = if check_permissions {
         let dry = SdkEc2::dry_run(&s.config, s.retry);
-        Some(crate::preflight::permissions::rehearse(&plan, &dry, s.elb.as_ref(), &vpc_id).await)
+        Some(crate::preflight::permissions::rehearse(&plan, &dry, s.elb.as_ref(), s.ecs.as_ref(), &vpc_id).await)
     } else {
         None
     };

@@ -1,6 +1,7 @@
-//! AWS behind narrow traits in domain words. Steps depend on [`Ec2`]; the one
-//! real implementation, [`ec2::SdkEc2`], goes through the official SDK and is
-//! exercised against the emulator by the integration tests.
+//! AWS behind narrow traits in domain words. Steps depend on [`Ec2`],
+//! [`Elbv2`] and [`ecs::Ecs`]; each has one real implementation over the
+//! official SDK (`ec2::SdkEc2`, ...), exercised against the emulator by the
+//! integration tests.
 
 pub mod ec2;
 pub mod ecs;
@@ -135,12 +136,13 @@ pub trait Elbv2: Send + Sync {
     async fn set_forward(&self, listener_arn: &str, rule_arn: Option<&str>, forward: &Forward) -> Result<(), AwsError>;
 }
 
-/// Both services, and the one way steps read state: a snapshot of what
+/// The services, and the one way steps read state: a snapshot of what
 /// `scope` asks for, read concurrently.
 #[derive(Clone, Copy)]
 pub struct Aws<'a> {
     pub ec2: &'a dyn Ec2,
     pub elb: &'a dyn Elbv2,
+    pub ecs: &'a dyn ecs::Ecs,
 }
 
 impl Aws<'_> {
@@ -195,6 +197,16 @@ impl Aws<'_> {
         if let Some((instances, interfaces)) = compute {
             net.instances = instances;
             net.interfaces = interfaces;
+        }
+        if scope.ecs {
+            // ECS is read by the VPC's subnets, so after them.
+            if net.subnets.is_empty() {
+                net.subnets = self.ec2.subnets(vpc_id).await?;
+            }
+            let ids: Vec<String> = net.subnets.iter().map(|s| s.id.clone()).collect();
+            let (services, setting) = tokio::try_join!(self.ecs.services_in(&ids), self.ecs.dual_stack_ipv6())?;
+            net.ecs_services = services.services;
+            net.dual_stack_ipv6 = Some(setting);
         }
         Ok(())
     }

@@ -250,6 +250,11 @@ pub struct Network {
     /// setting and the running tasks in the VPC's subnets, or why they could
     /// not be read.
     pub ecs: Option<Result<EcsState, String>>,
+    /// The ECS services with a subnet in the VPC, with their running tasks
+    /// ([`Scope::ecs`]).
+    pub ecs_services: Vec<super::ecs::EcsService>,
+    /// The caller's effective `dualStackIPv6` ([`Scope::ecs`]).
+    pub dual_stack_ipv6: Option<bool>,
 }
 
 /// What the preflight knows of ECS.
@@ -310,6 +315,19 @@ impl Network {
             .iter()
             .filter(|i| i.instance_id.as_deref() == Some(instance_id))
             .min_by_key(|i| i.device_index.unwrap_or(i32::MAX))
+    }
+    /// An ECS service by name or ARN, in a cluster named by name or ARN.
+    pub fn ecs_service(&self, cluster: &str, service: &str) -> Option<&super::ecs::EcsService> {
+        let cluster_matches = |arn: &str| arn == cluster || arn.rsplit('/').next() == Some(cluster);
+        self.ecs_services.iter().find(|s| cluster_matches(&s.cluster_arn) && (s.name == service || s.arn == service))
+    }
+    pub fn ecs_service_mut(&mut self, arn: &str) -> Option<&mut super::ecs::EcsService> {
+        self.ecs_services.iter_mut().find(|s| s.arn == arn)
+    }
+    /// The ECS services that register their tasks in `tg_arn`.
+    pub fn ecs_services_behind(&self, tg_arn: &str) -> impl Iterator<Item = &super::ecs::EcsService> + '_ {
+        let tg = tg_arn.to_string();
+        self.ecs_services.iter().filter(move |s| s.target_groups.contains(&tg))
     }
     /// Listener and rule forward actions that send traffic to `tg_arn`.
     pub fn forwards_to<'a>(&'a self, tg_arn: &'a str) -> impl Iterator<Item = (&'a LoadBalancer, &'a Listener, Option<&'a ListenerRule>, &'a Forward)> + 'a {
@@ -500,7 +518,7 @@ pub struct Instance {
 /// What of a VPC is read: the VPC, its subnets, the route tables and
 /// gateways, the security groups (EC2), the load balancers with their
 /// listeners, the target groups with their targets (ELBv2), the compute
-/// (instances and interfaces). Steps read only what they need, and
+/// (instances and interfaces), the ECS services. Steps read only what they need, and
 /// after a change only the part it can have modified is read again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Scope {
@@ -516,6 +534,9 @@ pub struct Scope {
     /// Target groups, their targets and health, attributes and tags.
     pub target_groups: bool,
     pub compute: bool,
+    /// ECS: the services with a subnet in the VPC, their deployments and
+    /// running tasks, and the account setting `dualStackIPv6`.
+    pub ecs: bool,
 }
 
 impl Scope {
@@ -527,6 +548,7 @@ impl Scope {
         load_balancers: false,
         target_groups: false,
         compute: false,
+        ecs: false,
     };
     pub const VPC: Scope = Scope { vpc: true, ..Scope::NONE };
     pub const SUBNETS: Scope = Scope { subnets: true, ..Scope::NONE };
@@ -539,8 +561,17 @@ impl Scope {
     /// Everything ELBv2 holds of the VPC.
     pub const LOAD_BALANCING: Scope = Scope { load_balancers: true, target_groups: true, ..Scope::NONE };
     pub const COMPUTE: Scope = Scope { compute: true, ..Scope::NONE };
-    pub const ALL: Scope =
-        Scope { vpc: true, subnets: true, routes: true, security_groups: true, load_balancers: true, target_groups: true, compute: true };
+    pub const ECS: Scope = Scope { ecs: true, ..Scope::NONE };
+    pub const ALL: Scope = Scope {
+        vpc: true,
+        subnets: true,
+        routes: true,
+        security_groups: true,
+        load_balancers: true,
+        target_groups: true,
+        compute: true,
+        ecs: true,
+    };
 
     fn zip(self, other: Scope, f: impl Fn(bool, bool) -> bool) -> Scope {
         Scope {
@@ -551,6 +582,7 @@ impl Scope {
             load_balancers: f(self.load_balancers, other.load_balancers),
             target_groups: f(self.target_groups, other.target_groups),
             compute: f(self.compute, other.compute),
+            ecs: f(self.ecs, other.ecs),
         }
     }
 

@@ -163,6 +163,7 @@ impl<'a> Engine<'a> {
         StepCx {
             ec2: self.aws.ec2,
             elb: self.aws.elb,
+            ecs: self.aws.ecs,
             events: self.events,
             step,
             vpc_id: &self.vpc_id,
@@ -465,7 +466,7 @@ impl<'a> Engine<'a> {
             checks: gate.checks.iter().map(|(n, _)| n.clone()).collect(),
             timeout_secs: gate.timing.deadline().as_secs(),
         });
-        let cx = HealthCx { elb: self.aws.elb, workdir: self.workdir.clone() };
+        let cx = HealthCx { elb: self.aws.elb, ecs: self.aws.ecs, workdir: self.workdir.clone() };
         let (journal, events, run) = (&mut self.journal, self.events, self.run_id.clone());
         let mut write_error = None;
         let result = gate

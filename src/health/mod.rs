@@ -76,6 +76,7 @@ pub struct Observation {
 /// What checks need from the outside world.
 pub struct HealthCx<'a> {
     pub elb: &'a dyn Elbv2,
+    pub ecs: &'a dyn crate::aws::ecs::Ecs,
     /// Commands run here (the runbook's directory).
     pub workdir: PathBuf,
 }

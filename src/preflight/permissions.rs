@@ -7,7 +7,7 @@
 //! Not every call can be rehearsed: AssociateVpcCidrBlock,
 //! AssociateSubnetCidrBlock, ModifySubnetAttribute, AssignIpv6Addresses and
 //! their undo have no
-//! `DryRun` parameter, and ELBv2 has no dry run at all. Those are reported as
+//! `DryRun` parameter, and ELBv2 and ECS have no dry run at all. Those are reported as
 //! such (the policy still lists them), never sent.
 
 use serde::Serialize;
@@ -50,6 +50,8 @@ pub const READS: &[&str] = &[
     "elasticloadbalancing:DescribeTags",
     "ecs:ListAccountSettings",
     "ecs:ListClusters",
+    "ecs:ListServices",
+    "ecs:DescribeServices",
     "ecs:ListTasks",
     "ecs:DescribeTasks",
 ];
@@ -112,7 +114,7 @@ fn classify(e: &AwsError) -> Verdict {
 
 /// Send each distinct EC2 call of `plan` once, through `dry_ec2` (a client
 /// whose mutating calls carry `DryRun`). ELBv2 calls are listed, not sent.
-pub async fn rehearse(plan: &Plan, dry_ec2: &dyn Ec2, elb: &dyn Elbv2, vpc_id: &str) -> Vec<Permission> {
+pub async fn rehearse(plan: &Plan, dry_ec2: &dyn Ec2, elb: &dyn Elbv2, ecs: &dyn crate::aws::ecs::Ecs, vpc_id: &str) -> Vec<Permission> {
     let mut out: Vec<Permission> = Vec::new();
     let waiter = crate::aws::wait::Waiter::default();
     for step in &plan.steps {
@@ -126,7 +128,7 @@ pub async fn rehearse(plan: &Plan, dry_ec2: &dyn Ec2, elb: &dyn Elbv2, vpc_id: &
                 out.push(Permission { action: d.call.to_string(), example, verdict: Verdict::NoDryRun });
                 continue;
             }
-            let cx = StepCx { ec2: dry_ec2, elb, events: &Quiet, step: &step.step, vpc_id, run_id: "rehearsal", waiter: &waiter };
+            let cx = StepCx { ec2: dry_ec2, elb, ecs, events: &Quiet, step: &step.step, vpc_id, run_id: "rehearsal", waiter: &waiter };
             let verdict = match change.apply(&cx).await {
                 // A dry run never succeeds: AWS answers with an error either way.
                 Ok(_) => Verdict::Unchecked { reason: "AWS applied nothing and answered without DryRunOperation".into() },

@@ -37,6 +37,7 @@ use crate::runbook::{Pos, StepId, ValidateCx};
 pub struct StepCx<'a> {
     pub ec2: &'a dyn Ec2,
     pub elb: &'a dyn Elbv2,
+    pub ecs: &'a dyn crate::aws::ecs::Ecs,
     pub events: &'a dyn EventSink,
     pub step: &'a StepId,
     pub vpc_id: &'a str,
