@@ -109,6 +109,10 @@ pub struct Engine<'a> {
     /// everything again. Seeded by `apply` with the preflight's read when no
     /// prompt stood in between.
     pub known: Option<Known>,
+    /// Changes this process applied and waited for: the others a resumed
+    /// step finds applied are waited for again before it goes on
+    /// ([`Change::settle_on_resume`]).
+    settled: std::collections::HashSet<u64>,
     applied: usize,
     undone: usize,
 }
@@ -154,6 +158,7 @@ impl<'a> Engine<'a> {
             pilot: None,
             interactive: false,
             known: None,
+            settled: std::collections::HashSet::new(),
             applied: 0,
             undone: 0,
         }
@@ -274,8 +279,17 @@ impl<'a> Engine<'a> {
                     HealthPolicy::RollbackStep => {
                         let reason = format!("step {} failed: rolling back this step", failure.step);
                         let (run, id) = (self.run_id.clone(), step.id.clone());
+                        // The step's changes, and what their undo needs undone
+                        // with them (a redeploy: its subnets' flags).
+                        let changes = self.journal.state().changes;
+                        let own: Vec<&journal::ChangeState> = changes.iter().filter(|c| c.run == run && c.step == id).collect();
+                        let needed: std::collections::HashSet<u64> = changes
+                            .iter()
+                            .filter(|o| o.run == run && own.iter().any(|c| c.change.undo_needs(&o.change)))
+                            .map(|o| o.seq)
+                            .collect();
                         let (outcome, undo_failure) =
-                            self.undo(&reason, RunOutcome::RolledBack, |c| c.run == run && c.step == id).await?;
+                            self.undo(&reason, RunOutcome::RolledBack, |c| c.run == run && (c.step == id || needed.contains(&c.seq))).await?;
                         Ok(Report { rolled_back_step: Some(id), ..self.report(outcome, Some(failure), undo_failure) })
                     }
                     HealthPolicy::Pause => {
@@ -333,7 +347,25 @@ impl<'a> Engine<'a> {
             }
             None => (self.snapshot(scope).await, Vec::new(), scope),
         };
-        let net = net.map_err(StepError::from)?;
+        let mut net = net.map_err(StepError::from)?;
+        // An interrupted run's calls of this step that AWS is still carrying
+        // out (a deployment) are waited for, not made again.
+        let resumed: Vec<_> = self
+            .journal
+            .state()
+            .changes
+            .into_iter()
+            .filter(|c| c.run == self.run_id && c.step == step.id && c.status == ChangeStatus::Applied)
+            .filter(|c| c.change.settle_on_resume() && !self.settled.contains(&c.seq))
+            .collect();
+        if !resumed.is_empty() {
+            for c in &resumed {
+                c.change.settle(&self.cx(&step.id), &c.outcome.clone().unwrap_or_default()).await?;
+                self.settled.insert(c.seq);
+            }
+            let touched = resumed.iter().fold(Scope::NONE, |s, c| s.union(c.change.scope()));
+            net = self.aws.refresh(&self.vpc_id, &net, touched.intersect(scope)).await.map_err(StepError::from)?;
+        }
         let mut pending: VecDeque<Change> = step.spec.step().check(&net)?.into();
         let is_gate_step = matches!(step.spec, crate::steps::StepSpec::HealthGate(_));
         if step.confirm && self.pilot.is_none() && (!pending.is_empty() || is_gate_step) {
@@ -645,6 +677,7 @@ impl<'a> Engine<'a> {
             };
             self.applied += 1;
             change.settle(&self.cx(step), &outcome).await?;
+            self.settled.insert(seq);
             return Ok(outcome);
         }
     }
@@ -690,9 +723,10 @@ impl<'a> Engine<'a> {
             .cloned()
             .collect();
         todo.reverse();
-        // Recreate what the run deleted before anything else: a restored
-        // listener may point at it (stable sort: newest first otherwise).
-        todo.sort_by_key(|c| !c.change.undo_creates());
+        // The undo order of a run (see `UndoPhase`): subnet flags, then
+        // redeploys onto IPv4, then what was deleted recreated, then the
+        // rest, blocks last; newest first within each (the sort is stable).
+        todo.sort_by_key(|c| c.change.undo_phase());
         // Changes that set the same thing (a listener's weights stage after
         // stage, a flag set twice) are undone once, at the newest's turn and
         // with the oldest's prior value: the listener goes back to IPv4 in

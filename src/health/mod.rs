@@ -2,12 +2,13 @@
 //!
 //! A runbook names its checks once (`checks:`) and any step's `gate` lists
 //! the ones to run. One module per check kind: [`http`], [`tcp`],
-//! [`target_health`], [`command`]. `http` and `tcp` resolve the host and
+//! [`target_health`], [`ecs_service`], [`command`]. `http` and `tcp` resolve the host and
 //! connect only over the family asked for, so a server that listens on IPv4
 //! only fails an `ipv6` check at once (connection refused) instead of being
 //! reached over IPv4 behind the user's back.
 
 pub mod command;
+pub mod ecs_service;
 pub mod gate;
 pub mod http;
 pub mod target_health;
@@ -59,6 +60,7 @@ pub enum Check {
     Http(http::Http),
     Tcp(tcp::Tcp),
     TargetHealth(target_health::TargetHealth),
+    EcsService(ecs_service::EcsServiceCheck),
     Command(command::Command),
 }
 
@@ -88,6 +90,7 @@ impl Check {
             Check::Http(c) => c.run().await,
             Check::Tcp(c) => c.run().await,
             Check::TargetHealth(c) => c.run(cx.elb).await,
+            Check::EcsService(c) => c.run(cx.ecs, cx.elb).await,
             Check::Command(c) => c.run(&cx.workdir).await,
         };
         Observation {
@@ -107,6 +110,7 @@ pub struct RawCheck {
     pub http: Option<http::Raw>,
     pub tcp: Option<tcp::Raw>,
     pub target_health: Option<target_health::Raw>,
+    pub ecs_service: Option<ecs_service::Raw>,
     /// A shell command; exit status 0 is healthy.
     pub command: Option<String>,
     /// For `command`: how long it may run.
@@ -115,9 +119,9 @@ pub struct RawCheck {
 
 impl RawCheck {
     pub fn validate(self, path: &str, cx: &mut ValidateCx) -> Option<Check> {
-        let kinds = [self.http.is_some(), self.tcp.is_some(), self.target_health.is_some(), self.command.is_some()];
+        let kinds = [self.http.is_some(), self.tcp.is_some(), self.target_health.is_some(), self.ecs_service.is_some(), self.command.is_some()];
         if kinds.iter().filter(|k| **k).count() != 1 {
-            cx.error(path, "a check has exactly one kind").set_help("http, tcp, target_health or command");
+            cx.error(path, "a check has exactly one kind").set_help("http, tcp, target_health, ecs_service or command");
             return None;
         }
         if self.timeout.is_some() && self.command.is_none() {
@@ -132,6 +136,9 @@ impl RawCheck {
         }
         if let Some(r) = self.target_health {
             return Some(Check::TargetHealth(target_health::TargetHealth { target_group: r.target_group }));
+        }
+        if let Some(r) = self.ecs_service {
+            return Some(Check::EcsService(ecs_service::EcsServiceCheck { cluster: r.cluster, service: r.service }));
         }
         let timeout = duration(cx, &format!("{path}.timeout"), self.timeout.as_deref(), Duration::from_secs(60))?;
         Some(Check::Command(command::Command { run: self.command.unwrap_or_default(), timeout }))

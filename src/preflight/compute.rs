@@ -13,6 +13,30 @@ pub const KEEPS_IPV4: &str = "running-instance-keeps-ipv4";
 pub const ECS_SETTING_OFF: &str = "ecs-dualstack-setting-off";
 pub const ECS_TASK_KEEPS_IPV4: &str = "running-task-keeps-ipv4";
 pub const ECS_NOT_READ: &str = "ecs-not-read";
+pub const ECS_NOT_REDEPLOYED: &str = "ecs-service-not-redeployed";
+pub const ECS_BREAKER_OFF: &str = "ecs-circuit-breaker-off";
+
+/// Services an `ecs_redeploy` step redeploys without a deployment circuit
+/// breaker: ECS then replaces failing tasks forever instead of failing the
+/// deployment (the step still fails it at the threshold or its timeout).
+pub fn before_ecs_redeploy(spec: &crate::steps::ecs_redeploy::Spec, net: &Network) -> Vec<Finding> {
+    spec.services
+        .iter()
+        .filter_map(|r| net.ecs_service(&spec.cluster.text, &r.text))
+        .filter(|s| s.circuit_breaker.is_none())
+        .map(|s| Finding {
+            id: ECS_BREAKER_OFF,
+            severity: Severity::Warning,
+            step: None,
+            resource: format!("ECS service {}", s.name),
+            message: format!(
+                "the deployment circuit breaker is off: ECS would replace failing tasks forever; the step fails the deployment itself once {} tasks failed or at its timeout",
+                s.failure_threshold()
+            ),
+            fix: format!("aws ecs update-service --cluster {} --service {} --deployment-configuration 'deploymentCircuitBreaker={{enable=true,rollback=true}}'", s.cluster_arn.rsplit('/').next().unwrap_or(&s.cluster_arn), s.name),
+        })
+        .collect()
+}
 
 fn running(i: &Instance) -> bool {
     matches!(i.state.as_str(), "running" | "pending")
@@ -126,11 +150,34 @@ fn ecs(end: &Network, v6_subnet: &dyn Fn(&str) -> bool) -> Vec<Finding> {
     if tasks.is_empty() {
         return Vec::new();
     }
+    let mut out = Vec::new();
+    // Services whose tasks still lack IPv6 where a new task would get it:
+    // no `ecs_redeploy` covers them, so they keep IPv4 until some later
+    // deploy, which is the incident's moment.
+    let assigns = |id: &str| crate::steps::ecs_redeploy::subnet_assigns_ipv6(end, id);
+    let stale: Vec<String> = end
+        .ecs_services
+        .iter()
+        .filter(|s| s.tasks.iter().any(|t| t.ipv6.is_none() && t.subnet_id.as_deref().is_some_and(assigns)))
+        .map(|s| s.name.clone())
+        .collect();
+    if !stale.is_empty() && end.dual_stack_ipv6 != Some(false) {
+        out.push(Finding {
+            id: ECS_NOT_REDEPLOYED,
+            severity: Severity::Warning,
+            step: None,
+            resource: format!("ECS service(s) {}", stale.join(", ")),
+            message: "running tasks are in subnets that will assign IPv6 and no `ecs_redeploy` step covers their service: they keep IPv4 until some later deploy gives them IPv6, unwatched (the incident's moment)".into(),
+            fix: "add an `ecs_redeploy` step for them after the network steps, gated on their health over IPv6".into(),
+        });
+    }
+    let in_service = |arn: &str| end.ecs_services.iter().any(|s| s.tasks.iter().any(|t| t.arn == arn));
     let mut clusters: Vec<&str> = tasks.iter().map(|t| t.cluster.rsplit('/').next().unwrap_or(&t.cluster)).collect();
     clusters.sort();
     clusters.dedup();
-    if !state.dual_stack_ipv6 {
-        return vec![Finding {
+    // Effective at the end of the runbook: `enable_dual_stack_setting` turns it on.
+    if !end.dual_stack_ipv6.unwrap_or(state.dual_stack_ipv6) {
+        out.push(Finding {
             id: ECS_SETTING_OFF,
             severity: Severity::Warning,
             step: None,
@@ -139,19 +186,26 @@ fn ecs(end: &Network, v6_subnet: &dyn Fn(&str) -> bool) -> Vec<Finding> {
                 "{} running task(s) are in subnets that get IPv6, but the account setting dualStackIPv6 is off (as effective for this caller; the role that deploys may differ): tasks started after the migration still get no IPv6 address",
                 tasks.len()
             ),
-            fix: "`aws ecs put-account-setting-default --name dualStackIPv6 --value enabled` (or per role with put-account-setting), then redeploy the services".into(),
-        }];
+            fix: "`enable_dual_stack_setting: true` in the `ecs_redeploy` step, or `aws ecs put-account-setting-default --name dualStackIPv6 --value enabled` (or per role with put-account-setting), then redeploy the services".into(),
+        });
+        return out;
     }
-    let keeps: Vec<_> = tasks.iter().filter(|t| t.interface_id.as_deref().and_then(|i| end.interface(i)).is_none_or(|e| e.ipv6_addresses.is_empty())).collect();
+    // Tasks of no service (RunTask): nothing redeploys them.
+    let keeps: Vec<_> = tasks
+        .iter()
+        .filter(|t| !in_service(&t.arn))
+        .filter(|t| t.interface_id.as_deref().and_then(|i| end.interface(i)).is_none_or(|e| e.ipv6_addresses.is_empty()))
+        .collect();
     if keeps.is_empty() {
-        return Vec::new();
+        return out;
     }
-    vec![Finding {
+    out.push(Finding {
         id: ECS_TASK_KEEPS_IPV4,
         severity: Severity::Info,
         step: None,
         resource: format!("ECS cluster(s) {}", clusters.join(", ")),
-        message: format!("{} running task(s) keep IPv4 only: a task gets IPv6 when it starts in a dual-stack subnet", keeps.len()),
-        fix: "redeploy the services after the migration (aws ecs update-service --force-new-deployment), one at a time, watching their health".into(),
-    }]
+        message: format!("{} running task(s) of no service keep IPv4 only: a task gets IPv6 when it starts in a dual-stack subnet", keeps.len()),
+        fix: "start them again after the migration: a task gets IPv6 only when it starts".into(),
+    });
+    out
 }

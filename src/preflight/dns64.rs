@@ -34,6 +34,9 @@ pub fn check(end: &Network) -> Vec<Finding> {
         .map(|s| {
             let table = route_table_of(end, &s.id);
             let table_name = table.map_or_else(|| "no route table".to_string(), |t| label(&t.id, t.name.as_deref()));
+            // The services whose next tasks land in the trap.
+            let services: Vec<&str> = end.ecs_services.iter().filter(|e| e.subnets.contains(&s.id)).map(|e| e.name.as_str()).collect();
+            let services = if services.is_empty() { String::new() } else { format!(" ECS services whose next tasks start here: {}.", services.join(", ")) };
             Finding {
                 id: ID,
                 severity: Severity::Error,
@@ -41,7 +44,7 @@ pub fn check(end: &Network) -> Vec<Finding> {
                 resource: label(&s.id, s.name.as_deref()),
                 message: format!(
                     "DNS64 is or will be on, but its route table {table_name} has no 64:ff9b::/96 route to a NAT gateway: names with only A records \
-                     resolve to addresses that lead nowhere, connections hang for minutes, and servers with a watchdog never start (the incident)"
+                     resolve to addresses that lead nowhere, connections hang for minutes, and servers with a watchdog never start (the incident).{services}"
                 ),
                 fix: "set `dns64: false` in the subnet_ipv6 step (and turn it off where it is on), or add a NAT gateway and a 64:ff9b::/96 route to it in this subnet's route table".into(),
             }

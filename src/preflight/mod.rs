@@ -80,8 +80,10 @@ pub const CATALOGUE: &[(&str, Severity, &str)] = &[
     (compute::TARGET_NO_IPV6, Severity::Error, "targets of a group to recreate as IPv6 that have or will get no IPv6 address"),
     (compute::KEEPS_IPV4, Severity::Info, "running instances that keep IPv4 only until replaced"),
     (compute::ECS_SETTING_OFF, Severity::Warning, "ECS tasks in the subnets while the account setting dualStackIPv6 is off"),
-    (compute::ECS_TASK_KEEPS_IPV4, Severity::Info, "running ECS tasks that keep IPv4 only until replaced"),
+    (compute::ECS_TASK_KEEPS_IPV4, Severity::Info, "running ECS tasks of no service that keep IPv4 only until started again"),
     (compute::ECS_NOT_READ, Severity::Warning, "ECS could not be read, so its traps were not checked"),
+    (compute::ECS_NOT_REDEPLOYED, Severity::Warning, "ECS services with tasks in subnets that get IPv6 and no ecs_redeploy step"),
+    (compute::ECS_BREAKER_OFF, Severity::Warning, "an ECS service redeployed without a deployment circuit breaker"),
     (routes::DEFAULT_ROUTE_ELSEWHERE, Severity::Error, "a ::/0 route that already points elsewhere"),
     (routes::BLOCK_ASSOCIATING, Severity::Warning, "an IPv6 block that is still associating"),
 ];

@@ -155,6 +155,23 @@ pub struct Outcome {
     pub resource_id: Option<String>,
 }
 
+/// When a rollback undoes a change: the whole undo order of a run, which
+/// must hold by construction. IPv6 clients are sent away first (their DNS
+/// records), then new tasks stop getting IPv6 (the subnet flags), then the
+/// tasks are replaced by IPv4-only ones (redeploys), then the rest of the
+/// run, newest first, and the blocks last: AWS refuses to take a block back
+/// while an interface holds an address from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum UndoPhase {
+    Flags,
+    Redeploy,
+    /// What was deleted is recreated before the rest of the run is undone:
+    /// a restored listener may point at it.
+    Recreate,
+    Rest,
+    Blocks,
+}
+
 /// What one kind's change does: the engine's side of the contract above.
 /// Every kind's `Change` (an enum of the calls it makes) implements it.
 #[async_trait::async_trait]
@@ -213,6 +230,22 @@ pub trait ChangeKind: Send + Sync {
     /// group once, with the oldest's prior value, at the newest's turn.
     fn undo_key(&self) -> Option<String> {
         None
+    }
+    /// Where in a rollback this change is undone (see [`UndoPhase`]).
+    fn undo_phase(&self) -> UndoPhase {
+        if self.undo_creates() { UndoPhase::Recreate } else { UndoPhase::Rest }
+    }
+    /// Whether undoing this change alone (rolling back one step) must also
+    /// undo `other`, a change of another step of the run, for the undo to
+    /// mean anything.
+    fn undo_needs(&self, _other: &Change) -> bool {
+        false
+    }
+    /// Whether an interrupted run, resumed, waits for this change again
+    /// before its step goes on (a deployment journaled but not yet seen
+    /// complete is waited for, never issued twice).
+    fn settle_on_resume(&self) -> bool {
+        false
     }
     /// Whether this change needs the step's earlier changes settled first.
     /// The engine then waits once for the whole step to settle, instead of
@@ -303,6 +336,7 @@ kinds! {
     assign_ipv6_addresses => AssignIpv6Addresses,
     load_balancer_ip_type => LoadBalancerIpType,
     target_group_ipv6 => TargetGroupIpv6,
+    ecs_redeploy => EcsRedeploy,
 }
 
 /// The one spec of a step that names exactly one kind.
@@ -354,6 +388,21 @@ impl Change {
     /// See [`ChangeKind::undo_key`].
     pub fn undo_key(&self) -> Option<String> {
         self.kind().undo_key()
+    }
+
+    /// See [`ChangeKind::undo_phase`].
+    pub fn undo_phase(&self) -> UndoPhase {
+        self.kind().undo_phase()
+    }
+
+    /// See [`ChangeKind::undo_needs`].
+    pub fn undo_needs(&self, other: &Change) -> bool {
+        self.kind().undo_needs(other)
+    }
+
+    /// See [`ChangeKind::settle_on_resume`].
+    pub fn settle_on_resume(&self) -> bool {
+        self.kind().settle_on_resume()
     }
 
     /// See [`ChangeKind::needs_settled`].

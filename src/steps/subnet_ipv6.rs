@@ -322,6 +322,14 @@ impl super::ChangeKind for Change {
         }
     }
 
+    /// Flags go back first, so that no new interface gets IPv6; blocks last.
+    fn undo_phase(&self) -> super::UndoPhase {
+        match self {
+            Change::SetFlag { .. } => super::UndoPhase::Flags,
+            Change::AssociateBlock { .. } => super::UndoPhase::Blocks,
+        }
+    }
+
     /// An IPv6 flag needs the subnet's block `associated`, not `associating`.
     fn needs_settled(&self) -> bool {
         matches!(self, Change::SetFlag { .. })
@@ -416,7 +424,7 @@ impl super::ChangeKind for Change {
                     .subnet(subnet_id)
                     .is_some_and(|s| s.ipv6_blocks.iter().any(|b| &b.association_id == id && b.state.is_live()));
                 if present {
-                    cx.ec2.disassociate_subnet_ipv6(id).await?;
+                    disassociate_when_free(cx, subnet_id, id, outcome.cidr).await?;
                 }
                 cx.waiter
                     .until(&format!("{subnet_id} IPv6 block {id} to be disassociated"), || async {
@@ -431,6 +439,42 @@ impl super::ChangeKind for Change {
                 Ok(())
             }
         }
+    }
+}
+
+/// DisassociateSubnetCidrBlock, retried while AWS answers
+/// `InvalidCidrBlock.InUse` because interfaces still hold addresses of the
+/// block: a stopped Fargate task's interface lingers for a while after the
+/// task is gone. Bounded by the waiter's deadline; the wait names the
+/// interfaces that still hold addresses.
+async fn disassociate_when_free(cx: &StepCx<'_>, subnet_id: &str, id: &str, cidr: Option<Ipv6Net>) -> Result<(), StepError> {
+    let what = format!("{subnet_id} IPv6 block {id} to be free of interfaces");
+    let start = std::time::Instant::now();
+    let mut interval = std::time::Duration::from_millis(500);
+    let mut announced = false;
+    loop {
+        let e = match cx.ec2.disassociate_subnet_ipv6(id).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.code() == "InvalidCidrBlock.InUse" && start.elapsed() < cx.waiter.deadline => e,
+            Err(e) => return Err(e.into()),
+        };
+        let (_, interfaces) = cx.ec2.compute(cx.vpc_id).await?;
+        let holding: Vec<String> = interfaces
+            .iter()
+            .filter(|i| i.subnet_id == subnet_id)
+            .filter(|i| i.ipv6_addresses.iter().any(|a| a.parse::<std::net::Ipv6Addr>().is_ok_and(|a| cidr.is_none_or(|c| c.contains_addr(a)))))
+            .map(|i| format!("{} ({})", i.id, i.description.as_deref().unwrap_or("no description")))
+            .collect();
+        if !announced {
+            cx.events.emit(crate::engine::events::Event::Waiting {
+                step: cx.step.to_string(),
+                what: format!("{what}: {}", if holding.is_empty() { e.message.clone() } else { holding.join(", ") }),
+                deadline_secs: Some(cx.waiter.deadline.as_secs()),
+            });
+            announced = true;
+        }
+        tokio::time::sleep(interval).await;
+        interval = (interval * 2).min(cx.waiter.max_interval);
     }
 }
 

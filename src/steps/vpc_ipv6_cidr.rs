@@ -130,6 +130,10 @@ pub enum Change {
 
 #[async_trait::async_trait]
 impl super::ChangeKind for Change {
+    fn undo_phase(&self) -> super::UndoPhase {
+        super::UndoPhase::Blocks
+    }
+
     fn scope(&self) -> Scope {
         Scope::VPC
     }

@@ -395,6 +395,12 @@ class EmulatorState:
         self.override_seq = 0
         # IAM actions ("service:Action", IAM wildcards) the caller is denied.
         self.denied: list[str] = []
+        # Corrected mode hands AWS requests to moto one at a time under this
+        # lock (taken before `lock`, never after): the ECS model (correction m)
+        # advances its clock before each request and must not race another.
+        self.moto_lock = threading.RLock()
+        self.ecs_timings: dict[str, float] = {}  # command-line ECS timings (correction m)
+        self.ecs: Any = None  # the ECS model (ecs_model.EcsModel), corrected mode only
 
     def release_hold(self) -> None:
         with self.lock:
@@ -991,9 +997,13 @@ def apply_corrections() -> None:
 
     # ---- i: DryRun is answered by the control middleware (ControlMiddleware) -
 
-    # ---- j, k, l ------------------------------------------------------------
+    # ---- j, k, l, m ---------------------------------------------------------
     correct_ipv6_addresses()
     correct_target_groups()
+    import ecs_model
+
+    STATE.ecs = ecs_model.install(STATE, TARGET_API, CALLER_ARN, associated_ipv6_blocks)
+    STATE.ecs.set_default_timings(STATE.ecs_timings)
 
 
 # ---------------------------------------------------------------------------
@@ -1091,7 +1101,10 @@ def correct_ipv6_addresses() -> None:
         explicit = list(kwargs.get("ipv6_addresses") or [])
         count = int(kwargs.get("ipv6_address_count") or 0)
         required = bool(explicit or count)
-        if not required and subnet_obj.assign_ipv6_address_on_creation:
+        # ECS task interfaces (correction m) decide for themselves: their
+        # IPv6 address also depends on the account setting dualStackIPv6.
+        auto_ipv6 = kwargs.pop("auto_ipv6", True)
+        if not required and auto_ipv6 and subnet_obj.assign_ipv6_address_on_creation:
             count = 1  # AWS: a new ENI in such a subnet gets one address of its /64
         with STATE.lock:
             kwargs["ipv6_addresses"] = allocate(self, subnet_obj, explicit, count, required)
@@ -1153,6 +1166,11 @@ TARGET_HEALTH_REASONS: dict[str, tuple[str | None, str | None]] = {
     "draining": ("Target.DeregistrationInProgress", "Target deregistration is in progress"),
     "unavailable": ("Target.HealthCheckDisabled", "Health checks are disabled"),
 }
+
+
+# Filled by correct_target_groups(): register / deregister / forget / health
+# of ECS task targets, for the ECS model (correction m, ecs_model.py).
+TARGET_API: dict[str, Any] = {}
 
 
 def forward_target_group_arns(action: dict[str, Any]) -> list[str]:
@@ -1475,13 +1493,17 @@ def correct_target_groups() -> None:
                 return max(found, key=lambda o: o["seq"])
         return None
 
-    def describe(group: Any, record: dict[str, Any]) -> dict[str, Any]:
+    def describe(group: Any, record: dict[str, Any], at: float | None = None) -> dict[str, Any]:
         state, reason, description = "healthy", None, None
         if record["state"] == "unregistered":
             state, reason, description = "unused", "Target.NotRegistered", "Target is not registered to the target group"
         elif record["state"] == "draining":
             state = "draining"
             reason, description = TARGET_HEALTH_REASONS[state]
+        elif record.get("natural") is not None:
+            # A target ECS registered (correction m): its health follows the
+            # task on the wall clock, not the read count.
+            state, reason, description = record["natural"](at)
         else:
             instance = None
             if record["Id"].startswith("i-"):
@@ -1551,6 +1573,49 @@ def correct_target_groups() -> None:
 
     ELBv2Backend.describe_target_health = describe_target_health
 
+    # ---- m: what the ECS model (ecs_model.py) uses to register its tasks ------
+
+    def ecs_register(group: Any, ip: str, port: int, natural: Callable[[float | None], tuple[str, Any, Any]]) -> None:
+        """Register a task's address; `natural(at)` gives (state, reason,
+        description) at time `at` (None: now) while it is registered."""
+        group.register([{"Id": ip, "Port": port}])
+        with STATE.lock:
+            record = records(group)[(ip, port)]
+            record.update(natural=natural, reads_left=0)
+
+    def ecs_deregister(group: Any, ip: str, port: int) -> bool:
+        """Start draining a task's target; it stays draining (whatever the
+        reads) until ecs_forget. False if it was not registered."""
+        with STATE.lock:
+            record = records(group).get((ip, port))
+            if record is None or record["state"] != "registered":
+                return False
+            record.update(state="draining", reads_left=float("inf"))
+            return True
+
+    def ecs_forget(group: Any, ip: str, port: int) -> None:
+        """End of the deregistration delay: a draining target disappears."""
+        with STATE.lock:
+            store = records(group)
+            record = store.get((ip, port))
+            if record is not None and record["state"] == "draining":
+                del store[(ip, port)]
+
+    def ecs_health(group: Any, ip: str, port: int, at: float | None = None) -> str:
+        """The state DescribeTargetHealth would report (overrides included),
+        without counting as a read."""
+        with STATE.lock:
+            record = records(group).get((ip, port)) or {"Id": ip, "Port": port, "state": "unregistered"}
+            return describe(group, record, at)["TargetHealth"]["State"]
+
+    TARGET_API.update(
+        register=ecs_register,
+        deregister=ecs_deregister,
+        forget=ecs_forget,
+        health=ecs_health,
+        reasons=TARGET_HEALTH_REASONS,
+    )
+
 
 # ---------------------------------------------------------------------------
 # AWS-style error bodies (for injected faults and released holds): aws_error()
@@ -1572,6 +1637,9 @@ FAULT_STATUS = {
 # ---------------------------------------------------------------------------
 
 _HOST_SERVICE = re.compile(r"^(ec2|elasticloadbalancing)\.")
+
+# Requests of these services advance the ECS model's clock (correction m).
+TICKING_SERVICES = ("ec2", "elasticloadbalancing", "ecs")
 _CREDENTIAL = re.compile(r"Credential=[^/,\s]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 
 
@@ -1727,7 +1795,7 @@ class ControlMiddleware:
             status, headers, data = aws_error(service, fault["code"], fault["message"], fault["status"])
         else:
             try:
-                status, headers, data = self._call_app(environ)
+                status, headers, data = self._call_moto(environ, service)
             except BaseException:
                 # moto runs Flask in debug mode: unexpected errors (e.g.
                 # FilterNotImplementedError) propagate and werkzeug answers
@@ -1783,6 +1851,16 @@ class ControlMiddleware:
         if due is not None:
             self.state.faults.remove(due)
         return due
+
+    def _call_moto(self, environ: dict[str, Any], service: str) -> tuple[str, list[tuple[str, str]], bytes]:
+        """Hand an AWS request to moto. Corrected mode: one at a time, after
+        the ECS model's clock has advanced (correction m)."""
+        if self.state.pristine:
+            return self._call_app(environ)
+        with self.state.moto_lock:
+            if self.state.ecs is not None and service in TICKING_SERVICES:
+                self.state.ecs.advance()
+            return self._call_app(environ)
 
     def _call_app(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
         captured: dict[str, Any] = {}
@@ -1853,6 +1931,10 @@ class ControlMiddleware:
             ("GET", "/_emulator/deny"): self._denied,
             ("POST", "/_emulator/deny"): lambda: self._deny(payload),
             ("POST", "/_emulator/deny/clear"): self._clear_denied,
+            ("GET", "/_emulator/ecs-tasks"): lambda: self.state.ecs.fail_modes_json(),
+            ("POST", "/_emulator/ecs-tasks"): lambda: self.state.ecs.set_fail_mode(payload),
+            ("GET", "/_emulator/ecs-config"): lambda: self.state.ecs.set_timings({}),
+            ("POST", "/_emulator/ecs-config"): lambda: self.state.ecs.set_timings(payload),
             ("POST", "/_emulator/reset"): self._reset,
         }
         handler = routes.get((method, path))
@@ -1862,6 +1944,8 @@ class ControlMiddleware:
             return 404, {"error": f"unknown control endpoint {path}"}
         if path.startswith("/_emulator/target-health") and self.state.pristine:
             return 409, {"error": "target health overrides need the corrected emulator (not --pristine)"}
+        if path.startswith("/_emulator/ecs-") and self.state.ecs is None:
+            return 409, {"error": "the ECS model needs the corrected emulator (not --pristine)"}
         return 200, handler()
 
     def _calls(self) -> list[dict[str, Any]]:
@@ -2037,7 +2121,10 @@ class ControlMiddleware:
         from moto.moto_api._internal import moto_api_backend
 
         self.state.reset()
-        moto_api_backend.reset()  # what POST /moto-api/reset does
+        with self.state.moto_lock:
+            moto_api_backend.reset()  # what POST /moto-api/reset does
+            if self.state.ecs is not None:
+                self.state.ecs.reset()
         return {"ok": True}
 
 
@@ -2051,6 +2138,17 @@ def build_app(state: EmulatorState) -> ControlMiddleware:
 
     moto_app = DomainDispatcherApplication(create_backend_app)
     return ControlMiddleware(moto_app, state)
+
+
+# ECS model timings (correction m, ecs_model.DEFAULT_TIMINGS) and their defaults.
+ECS_TIMING_FLAGS = {
+    "start_seconds": 0.5,
+    "health_seconds": 0.5,
+    "fail_seconds": 1.0,
+    "stop_seconds": 0.3,
+    "eni_linger_seconds": 1.0,
+    "retry_seconds": 5.0,
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -2072,8 +2170,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="DescribeTargetHealth reads that show a new target as initial (default 1)",
     )
+    for name, default in ECS_TIMING_FLAGS.items():
+        parser.add_argument(
+            "--ecs-" + name.replace("_", "-"),
+            type=float,
+            default=default,
+            metavar="SECONDS",
+            help=f"ECS model timing {name} (default {default:g}; correction m)",
+        )
     parser.add_argument("--verbose", action="store_true", help="log requests to stderr")
     args = parser.parse_args(argv)
+    for name in ECS_TIMING_FLAGS:
+        if getattr(args, "ecs_" + name) < 0:
+            parser.error(f"--ecs-{name.replace('_', '-')} must be >= 0")
     if args.associating_reads < 0:
         parser.error("--associating-reads must be >= 0")
     if args.initial_health_reads < 0:
@@ -2092,6 +2201,7 @@ def main(argv: list[str] | None = None) -> int:
     STATE.pristine = args.pristine
     STATE.default_associating_reads = STATE.associating_reads = args.associating_reads
     STATE.default_initial_health_reads = STATE.initial_health_reads = args.initial_health_reads
+    STATE.ecs_timings = {name: getattr(args, "ecs_" + name) for name in ECS_TIMING_FLAGS}
     if not args.pristine:
         apply_corrections()
         ec2_actions_without_dry_run()  # load the EC2 model before serving

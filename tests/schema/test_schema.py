@@ -464,12 +464,14 @@ STRUCTS = [
     ("src/steps/assign_ipv6_addresses.rs", "Raw", DEFS["assign_ipv6_addresses"]),
     ("src/steps/load_balancer_ip_type.rs", "Raw", DEFS["load_balancer_ip_type"]),
     ("src/steps/target_group_ipv6.rs", "Raw", DEFS["target_group_ipv6"]),
+    ("src/steps/ecs_redeploy.rs", "Raw", DEFS["ecs_redeploy"]),
     ("src/health/mod.rs", "RawCheck", DEFS["check"]),
     ("src/health/gate.rs", "RawGate", DEFS["gate"]),
     ("src/health/gate.rs", "RawGate", DEFS["gate_defaults"]),
     ("src/health/http.rs", "Raw", DEFS["http_check"]),
     ("src/health/tcp.rs", "Raw", DEFS["tcp_check"]),
     ("src/health/target_health.rs", "Raw", DEFS["target_health_check"]),
+    ("src/health/ecs_service.rs", "Raw", DEFS["ecs_service_check"]),
 ]
 
 
