@@ -258,6 +258,17 @@ impl Step for Spec {
                     _ => return Err(e),
                 },
             };
+            // ECS registers a service's tasks in its own groups, by IPv4
+            // address (AWS: a service's group is IPv4 unless its tasks are
+            // IPv6-only): a group created beside it never gets a deploy's tasks.
+            let services: Vec<&str> = net.ecs_services_behind(&old.arn).map(|s| s.name.as_str()).collect();
+            if !services.is_empty() {
+                return Err(StepError::precondition(
+                    r.at,
+                    format!("{} is managed by ECS service(s) {}: an IPv6 group created beside it would never receive their tasks", old.name, services.join(", ")),
+                )
+                .with_help("keep the group (ECS registers dual-stack tasks by their IPv4 address), make the load balancer dual-stack, and redeploy the service(s) with an `ecs_redeploy` step"));
+            }
             let new_name = self.new_name(&old.name);
             let Some(new) = net.target_group_named(&new_name) else {
                 if lb.ip_address_type == "ipv4" {
