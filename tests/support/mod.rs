@@ -163,6 +163,27 @@ impl Drop for Proxy {
     }
 }
 
+/// A service as independent describe calls see it.
+#[derive(Debug, Clone)]
+pub struct EcsServiceView {
+    pub name: String,
+    pub desired: i32,
+    pub running: i32,
+    /// (id, status, rolloutState)
+    pub deployments: Vec<(String, String, String)>,
+    pub target_groups: Vec<String>,
+    pub tasks: Vec<TaskView>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskView {
+    pub arn: String,
+    pub status: String,
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+    pub subnet: Option<String>,
+}
+
 /// A corrected moto server on a free loopback port, stopped on drop.
 pub struct Emulator {
     child: Child,
@@ -263,6 +284,118 @@ impl Emulator {
             .unwrap();
         assert!(out.status.success(), "topology.py: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Build the incident's topology with its ECS workload (`extra`: more
+    /// topology.py flags); returns the IDs.
+    pub fn seed_ecs(&self, extra: &[&str]) -> Value {
+        let out = Command::new(python())
+            .arg(root().join("tests/fixtures/topology.py"))
+            .arg(&self.endpoint)
+            .args(["--region", REGION, "--ecs"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "topology.py: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn ecs(&self) -> aws_sdk_ecs::Client {
+        let conf = aws_sdk_ecs::Config::builder()
+            .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
+            .region(aws_sdk_ecs::config::Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_ecs::config::Credentials::new("testing", "testing", None, None, "test"))
+            .build();
+        aws_sdk_ecs::Client::from_conf(conf)
+    }
+
+    /// The services of `cluster` as plain describe calls see them (not the
+    /// tool's own code): per service, its deployments and its running tasks.
+    pub fn ecs_services(&self, cluster: &str) -> Vec<EcsServiceView> {
+        runtime().block_on(async {
+            let ecs = self.ecs();
+            let names = ecs.list_services().cluster(cluster).send().await.unwrap().service_arns().to_vec();
+            let described = ecs.describe_services().cluster(cluster).set_services(Some(names)).send().await.unwrap();
+            let mut out = Vec::new();
+            for s in described.services() {
+                let name = s.service_name().unwrap().to_string();
+                let arns = ecs
+                    .list_tasks()
+                    .cluster(cluster)
+                    .service_name(&name)
+                    .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+                    .send()
+                    .await
+                    .unwrap()
+                    .task_arns()
+                    .to_vec();
+                let mut tasks = Vec::new();
+                if !arns.is_empty() {
+                    let t = ecs.describe_tasks().cluster(cluster).set_tasks(Some(arns)).send().await.unwrap();
+                    for t in t.tasks() {
+                        let detail = |n: &str| {
+                            t.attachments().iter().flat_map(|a| a.details()).find(|d| d.name() == Some(n)).and_then(|d| d.value()).map(str::to_string)
+                        };
+                        tasks.push(TaskView {
+                            arn: t.task_arn().unwrap().to_string(),
+                            status: t.last_status().unwrap_or_default().to_string(),
+                            ipv4: detail("privateIPv4Address"),
+                            ipv6: detail("ipv6Address"),
+                            subnet: detail("subnetId"),
+                        });
+                    }
+                }
+                out.push(EcsServiceView {
+                    name,
+                    desired: s.desired_count(),
+                    running: s.running_count(),
+                    deployments: s
+                        .deployments()
+                        .iter()
+                        .map(|d| (d.id().unwrap().to_string(), d.status().unwrap_or_default().to_string(), d.rollout_state().map(|r| r.as_str().to_string()).unwrap_or_default()))
+                        .collect(),
+                    target_groups: s.load_balancers().iter().filter_map(|l| l.target_group_arn().map(str::to_string)).collect(),
+                    tasks,
+                });
+            }
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            out
+        })
+    }
+
+    /// Registered targets of a group and their health: `(ip, state)`.
+    pub fn targets(&self, group_arn: &str) -> Vec<(String, String)> {
+        runtime().block_on(async {
+            let h = self.elb().describe_target_health().target_group_arn(group_arn).send().await.unwrap();
+            let mut out: Vec<(String, String)> = h
+                .target_health_descriptions()
+                .iter()
+                .map(|d| {
+                    (
+                        d.target().and_then(|t| t.id()).unwrap_or_default().to_string(),
+                        d.target_health().and_then(|h| h.state()).map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    )
+                })
+                .collect();
+            out.sort();
+            out
+        })
+    }
+
+    /// The caller's effective `dualStackIPv6`.
+    pub fn dual_stack_setting(&self) -> String {
+        runtime().block_on(async {
+            let out = self
+                .ecs()
+                .list_account_settings()
+                .name(aws_sdk_ecs::types::SettingName::from("dualStackIPv6"))
+                .effective_settings(true)
+                .send()
+                .await
+                .unwrap();
+            out.settings().first().and_then(|s| s.value()).unwrap_or("disabled").to_string()
+        })
     }
 
     /// Set what DescribeTargetHealth reports for every target of a group.
