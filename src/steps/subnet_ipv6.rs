@@ -423,7 +423,12 @@ impl super::ChangeKind for Change {
                 let present = net
                     .subnet(subnet_id)
                     .is_some_and(|s| s.ipv6_blocks.iter().any(|b| &b.association_id == id && b.state.is_live()));
-                if present {
+                // A subnet that still assigns IPv6 on creation keeps its block in
+                // use for good: that is AWS's refusal to report, not to wait out.
+                let assigns = net.subnet(subnet_id).is_some_and(|s| s.flag(SubnetFlag::AssignIpv6AddressOnCreation));
+                if present && assigns {
+                    cx.ec2.disassociate_subnet_ipv6(id).await?;
+                } else if present {
                     disassociate_when_free(cx, subnet_id, id, outcome.cidr).await?;
                 }
                 cx.waiter
@@ -442,22 +447,18 @@ impl super::ChangeKind for Change {
     }
 }
 
-/// DisassociateSubnetCidrBlock, retried while AWS answers
-/// `InvalidCidrBlock.InUse` because interfaces still hold addresses of the
-/// block: a stopped Fargate task's interface lingers for a while after the
-/// task is gone. Bounded by the waiter's deadline; the wait names the
-/// interfaces that still hold addresses.
+/// DisassociateSubnetCidrBlock once no interface holds an address of the
+/// block: AWS refuses it before (`InvalidCidrBlock.InUse`), and a stopped
+/// Fargate task's interface lingers for a while after the task is gone. The
+/// wait reads which interfaces still hold addresses and names them; it is
+/// bounded by the waiter's deadline, and an `InUse` answer (an interface
+/// this read did not see yet) is waited out the same way.
 async fn disassociate_when_free(cx: &StepCx<'_>, subnet_id: &str, id: &str, cidr: Option<Ipv6Net>) -> Result<(), StepError> {
     let what = format!("{subnet_id} IPv6 block {id} to be free of interfaces");
     let start = std::time::Instant::now();
     let mut interval = std::time::Duration::from_millis(500);
     let mut announced = false;
     loop {
-        let e = match cx.ec2.disassociate_subnet_ipv6(id).await {
-            Ok(()) => return Ok(()),
-            Err(e) if e.code() == "InvalidCidrBlock.InUse" && start.elapsed() < cx.waiter.deadline => e,
-            Err(e) => return Err(e.into()),
-        };
         let (_, interfaces) = cx.ec2.compute(cx.vpc_id).await?;
         let holding: Vec<String> = interfaces
             .iter()
@@ -465,10 +466,19 @@ async fn disassociate_when_free(cx: &StepCx<'_>, subnet_id: &str, id: &str, cidr
             .filter(|i| i.ipv6_addresses.iter().any(|a| a.parse::<std::net::Ipv6Addr>().is_ok_and(|a| cidr.is_none_or(|c| c.contains_addr(a)))))
             .map(|i| format!("{} ({})", i.id, i.description.as_deref().unwrap_or("no description")))
             .collect();
+        let out_of_time = start.elapsed() >= cx.waiter.deadline;
+        if holding.is_empty() || out_of_time {
+            match cx.ec2.disassociate_subnet_ipv6(id).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.code() == "InvalidCidrBlock.InUse" && !out_of_time => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         if !announced {
+            let holders = if holding.is_empty() { "an interface AWS still counts".to_string() } else { holding.join(", ") };
             cx.events.emit(crate::engine::events::Event::Waiting {
                 step: cx.step.to_string(),
-                what: format!("{what}: {}", if holding.is_empty() { e.message.clone() } else { holding.join(", ") }),
+                what: format!("{what}: {holders}"),
                 deadline_secs: Some(cx.waiter.deadline.as_secs()),
             });
             announced = true;
