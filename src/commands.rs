@@ -169,7 +169,11 @@ async fn init(g: &Global, vpc: &str, out: Option<&Path>, name: Option<&str>, for
     let s = connect_region(g, None).await?;
     let found = s.ec2.find_vpcs(vpc).await.map_err(|e| Fail::new(exit::STEP_FAILED, e.to_string()))?;
     let (vpc_id, vpc_name) = one_vpc(vpc, found).map_err(|(message, help)| Fail::new(exit::USAGE, format!("{message} in {}: {help}", s.region)))?;
-    let net = s.aws().snapshot(&vpc_id, Scope::ALL).await.map_err(|e| Fail::new(exit::STEP_FAILED, e.to_string()))?;
+    let mut net = s.aws().snapshot(&vpc_id, Scope::ALL.minus(Scope::ECS)).await.map_err(|e| Fail::new(exit::STEP_FAILED, e.to_string()))?;
+    // Without ECS read, the runbook has no redeploy step: say so, go on.
+    if let Err(e) = read_ecs(s.ecs.as_ref(), &mut net).await {
+        eprintln!("warning: ECS not read ({e}): the runbook has no `ecs_redeploy` step; add one for any service in the VPC");
+    }
     let default_name = format!("{}-dualstack", vpc_name.as_deref().unwrap_or(&vpc_id).to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-"));
     let vpc_ref = match &vpc_name {
         Some(n) if n == vpc => n.clone(),

@@ -21,7 +21,14 @@
 //! those are intents without outcomes, settled from live state as the held
 //! call is.
 //!
-//! The four matrices are separate tests so that they run in parallel.
+//! The same four matrices run over an ECS runbook (the network half and an
+//! `ecs_redeploy` of the worker and the server, with the account setting):
+//! UpdateService and PutAccountSettingDefault are killed around like every
+//! other call. `resume` after a kill must reach the same end with no extra
+//! deployment (a journaled deployment is waited for, not issued again), and
+//! `rollback` the start, every task back on IPv4.
+//!
+//! The matrices are separate tests so that they run in parallel.
 
 mod support;
 use std::path::{Path, PathBuf};
@@ -60,33 +67,103 @@ fn tagged_names(tagged: &[String]) -> Vec<String> {
     tagged.iter().filter(|a| a.contains(":targetgroup/")).map(|a| a.split('/').nth(1).unwrap().to_string()).collect()
 }
 
+/// What a matrix runs: the topology, the runbook (its file name and text)
+/// and the state compared at the end.
+struct Scenario {
+    seed: fn(&Emulator) -> String,
+    file: &'static str,
+    journal: &'static str,
+    state: fn(&Emulator, &str) -> Vec<String>,
+    /// The target groups the run creates.
+    tagged: &'static [&'static str],
+}
+
+fn cutover() -> Scenario {
+    Scenario {
+        seed: |emu| emu.seed_cutover()["vpc"].as_str().unwrap().to_string(),
+        file: "incident-cutover.yaml",
+        journal: "redash-cutover.journal.jsonl",
+        state: |emu, vpc| emu.fingerprint(vpc),
+        tagged: &["redash-blue-v6", "redash-green-v6"],
+    }
+}
+
+/// The network half and the redeploy of two services.
+const ECS_RUNBOOK: &str = "version: 1
+name: redash-ecs
+region: ap-northeast-1
+vpc: redash
+checks:
+  server-healthy: { ecs_service: { cluster: redash, service: redash-server } }
+gate_defaults: { interval: 300ms, healthy_threshold: 2, unhealthy_threshold: 2, timeout: 1m }
+steps:
+  - id: vpc-ipv6
+    vpc_ipv6_cidr: {}
+  - id: subnets
+    subnet_ipv6:
+      subnets:
+        - { subnet: public-1a, index: 1 }
+        - { subnet: public-1c, index: 2 }
+        - { subnet: public-1d, index: 3 }
+      assign_ipv6_on_creation: true
+      aaaa_records_on_launch: true
+  - id: redeploy
+    ecs_redeploy:
+      cluster: redash
+      services: [redash-worker, redash-server]
+      enable_dual_stack_setting: true
+      timeout: 2m
+    gate: { checks: [server-healthy] }
+";
+
+fn ecs() -> Scenario {
+    Scenario {
+        seed: |emu| emu.seed_ecs(&[])["vpc"].as_str().unwrap().to_string(),
+        file: "incident-ecs.yaml",
+        journal: "redash-ecs.journal.jsonl",
+        // The network (the group's targets are the tasks' addresses, new with
+        // every deployment) and, per service, what its tasks are.
+        state: |emu, vpc| {
+            let mut out: Vec<String> = emu.fingerprint(vpc).into_iter().filter(|l| !l.starts_with("target group redash-server ")).collect();
+            for s in emu.ecs_services("redash") {
+                let v6 = s.tasks.iter().filter(|t| t.ipv6.is_some()).count();
+                let states: Vec<&str> = s.deployments.iter().map(|d| d.2.as_str()).collect();
+                out.push(format!("service {} {}/{} running, {v6} with IPv6, deployments {states:?}", s.name, s.running, s.desired));
+            }
+            out.push(format!("dualStackIPv6 {}", emu.dual_stack_setting()));
+            out
+        },
+        tagged: &[],
+    }
+}
+
 struct Reference {
     end: Vec<String>,
     applied: Vec<String>,
     tagged: Vec<String>,
 }
 
-fn reference(emu: &Emulator, proxy: &Proxy, rb: &Path) -> Reference {
-    let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
+fn reference(sc: &Scenario, emu: &Emulator, proxy: &Proxy, rb: &Path) -> Reference {
+    let vpc = (sc.seed)(emu);
     proxy.clear();
     let out = run(dualstack_via(proxy).args(["apply", "--yes"]).arg(rb));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let applied = proxy.applied_mutations();
     let tagged = tagged_names(&run_tagged(emu));
-    assert_eq!(tagged, ["redash-blue-v6", "redash-green-v6"]);
-    eprintln!("the full cutover runbook makes {} mutating calls", applied.len());
-    Reference { end: normalize(emu.fingerprint(&vpc)), applied, tagged }
+    assert_eq!(tagged, sc.tagged);
+    eprintln!("the {} runbook makes {} mutating calls", sc.file, applied.len());
+    Reference { end: normalize((sc.state)(emu, &vpc)), applied, tagged }
 }
 
 /// A fresh topology; `apply` killed at mutating call `k` (`when`: before or
 /// after). Returns the VPC, its starting state, the workspace and the calls
 /// the killed run applied.
-fn kill_at(emu: &Emulator, proxy: &Proxy, rb0: &Path, k: usize, when: &str) -> (String, Vec<String>, Workspace, PathBuf, Vec<String>) {
+fn kill_at(sc: &Scenario, emu: &Emulator, proxy: &Proxy, rb0: &Path, k: usize, when: &str) -> (String, Vec<String>, Workspace, PathBuf, Vec<String>) {
     emu.reset();
-    let vpc = emu.seed_cutover()["vpc"].as_str().unwrap().to_string();
-    let original = emu.fingerprint(&vpc);
+    let vpc = (sc.seed)(emu);
+    let original = (sc.state)(emu, &vpc);
     let ws = Workspace::new();
-    let rb = ws.runbook("incident-cutover.yaml", &std::fs::read_to_string(rb0).unwrap());
+    let rb = ws.runbook(sc.file, &std::fs::read_to_string(rb0).unwrap());
     proxy.reset();
     proxy.hold(k, when);
     let mut child = dualstack_via(proxy).args(["apply", "--yes"]).arg(&rb).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
@@ -104,8 +181,8 @@ fn kill_at(emu: &Emulator, proxy: &Proxy, rb0: &Path, k: usize, when: &str) -> (
 
 /// Every tagged resource must be named in the journal: nothing the run
 /// created can be forgotten by it.
-fn assert_no_orphans(emu: &Emulator, ws: &Workspace, what: &str) -> usize {
-    let journal = std::fs::read_to_string(ws.state_dir().join("redash-cutover.journal.jsonl")).unwrap();
+fn assert_no_orphans(sc: &Scenario, emu: &Emulator, ws: &Workspace, what: &str) -> usize {
+    let journal = std::fs::read_to_string(ws.state_dir().join(sc.journal)).unwrap();
     let tagged = run_tagged(emu);
     for id in &tagged {
         assert!(journal.contains(id.as_str()), "{what}: {id} is tagged by the run but not in its journal");
@@ -113,18 +190,18 @@ fn assert_no_orphans(emu: &Emulator, ws: &Workspace, what: &str) -> usize {
     tagged.len()
 }
 
-fn matrix(operation: &str, when: &str) {
+fn matrix(sc: Scenario, operation: &str, when: &str) {
     let emu = Emulator::start();
     let proxy = Proxy::start(&emu);
     let base = Workspace::new();
-    let (_app, rb0) = cutover_runbook(&base);
-    let reference = reference(&emu, &proxy, &rb0);
+    let (_app, rb0) = if sc.file == "incident-ecs.yaml" { (None, base.runbook(sc.file, ECS_RUNBOOK)) } else { let (app, rb) = cutover_runbook(&base); (Some(app), rb) };
+    let reference = reference(&sc, &emu, &proxy, &rb0);
     let n = reference.applied.len();
     let only: Option<usize> = std::env::var("KILL_POINT").ok().and_then(|v| v.parse().ok());
     let mut passed = 0;
     for k in (1..=n).filter(|k| only.is_none_or(|o| o == *k)) {
         let what = format!("{operation} after a kill {when} mutating call {k} ({})", reference.applied[k - 1]);
-        let (vpc, original, ws, rb, killed_applied) = kill_at(&emu, &proxy, &rb0, k, when);
+        let (vpc, original, ws, rb, killed_applied) = kill_at(&sc, &emu, &proxy, &rb0, k, when);
         // Changes on different resources are sent together, so the calls
         // sent with the held one may have been applied too: the killed run
         // applied at least the calls before it, and only calls of the
@@ -142,37 +219,57 @@ fn matrix(operation: &str, when: &str) {
         let rejected: Vec<_> = proxy.calls().into_iter().filter(|c| c.mutating && (c.outcome != "forwarded" || c.status >= Some(400))).collect();
         assert!(rejected.is_empty(), "{what}: AWS rejected a call (a repeated change would be): {rejected:?}");
         if operation == "resume" {
-            assert_eq!(normalize(emu.fingerprint(&vpc)), reference.end, "{what}: end state");
+            assert_eq!(normalize((sc.state)(&emu, &vpc)), reference.end, "{what}: end state");
             let all: Vec<String> = killed_applied.iter().chain(&later).cloned().collect();
             assert_eq!(action_counts(&all), action_counts(&reference.applied), "{what}: calls applied by the killed run and resume:\n{}", stderr(&out));
             assert_eq!(tagged_names(&run_tagged(&emu)), reference.tagged, "{what}: orphaned or duplicate target groups");
         } else {
-            assert_eq!(emu.fingerprint(&vpc), original, "{what}: starting state");
+            assert_eq!((sc.state)(&emu, &vpc), original, "{what}: starting state");
             assert!(later.len() <= killed_applied.len() + usize::from(when == "after"), "{what}: {later:?} undoes more than {killed_applied:?}");
             assert_eq!(run_tagged(&emu), Vec::<String>::new(), "{what}: resources left behind");
         }
-        assert_no_orphans(&emu, &ws, &what);
+        assert_no_orphans(&sc, &emu, &ws, &what);
         passed += 1;
     }
-    eprintln!("kill matrix ({operation}, kill {when} the call): {passed} points passed; 0 orphans, 0 duplicates, 0 repeated changes");
+    eprintln!("kill matrix ({}, {operation}, kill {when} the call): {passed} points passed; 0 orphans, 0 duplicates, 0 repeated changes", sc.file);
 }
 
 #[test]
 fn resume_after_a_kill_before_each_call() {
-    matrix("resume", "before");
+    matrix(cutover(), "resume", "before");
 }
 
 #[test]
 fn resume_after_a_kill_after_each_call() {
-    matrix("resume", "after");
+    matrix(cutover(), "resume", "after");
 }
 
 #[test]
 fn rollback_after_a_kill_before_each_call() {
-    matrix("rollback", "before");
+    matrix(cutover(), "rollback", "before");
 }
 
 #[test]
 fn rollback_after_a_kill_after_each_call() {
-    matrix("rollback", "after");
+    matrix(cutover(), "rollback", "after");
+}
+
+#[test]
+fn ecs_resume_after_a_kill_before_each_call() {
+    matrix(ecs(), "resume", "before");
+}
+
+#[test]
+fn ecs_resume_after_a_kill_after_each_call() {
+    matrix(ecs(), "resume", "after");
+}
+
+#[test]
+fn ecs_rollback_after_a_kill_before_each_call() {
+    matrix(ecs(), "rollback", "before");
+}
+
+#[test]
+fn ecs_rollback_after_a_kill_after_each_call() {
+    matrix(ecs(), "rollback", "after");
 }

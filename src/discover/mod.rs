@@ -39,6 +39,11 @@ fn scalar(s: &str) -> String {
 }
 
 /// A step id or check name from a resource name.
+/// A cluster's name from its ARN.
+fn cluster_name(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
 fn slug(s: &str) -> String {
     let mut out: String = s.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
     while out.starts_with(['-', '_']) {
@@ -132,6 +137,19 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
                 .filter_map(|(arn, w)| net.target_group(arn).map(|g| (g, *w)))
                 .filter(|(g, _)| g.ip_address_type != "ipv6" && matches!(g.target_type.as_str(), "instance" | "ip"))
                 .collect();
+            // ECS registers a service's tasks in its own groups by their IPv4
+            // address: those groups stay, and the service is redeployed.
+            groups.retain(|(g, _)| {
+                let services: Vec<&str> = net.ecs_services_behind(&g.arn).map(|s| s.name.as_str()).collect();
+                if !services.is_empty() && !notes.iter().any(|n| n.starts_with(&format!("{} stays IPv4", g.name))) {
+                    notes.push(format!(
+                        "{} stays IPv4: ECS service(s) {} register their tasks in it by IPv4 address (AWS: a service's group is IPv4 unless its tasks are IPv6-only); the dual-stack load balancer serves IPv6 clients and talks IPv4 to the tasks",
+                        g.name,
+                        services.join(", ")
+                    ));
+                }
+                services.is_empty()
+            });
             if groups.is_empty() {
                 continue;
             }
@@ -173,7 +191,16 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
             Some((lb.name.clone(), check_names.take(format!("{}-v6", slug(&lb.name))), format!("{scheme}://{}{port}/", lb.dns_name), https))
         })
         .collect();
-    if !tg_checks.is_empty() || !site_checks.is_empty() {
+    // One check per ECS service behind a load balancer: its deployment done
+    // and its tasks healthy in its groups.
+    let mut ecs_services: Vec<&crate::aws::ecs::EcsService> = net.ecs_services.iter().filter(|s| s.controller == "ECS").collect();
+    ecs_services.sort_by(|a, b| (&a.cluster_arn, !a.target_groups.is_empty(), &a.name).cmp(&(&b.cluster_arn, !b.target_groups.is_empty(), &b.name)));
+    let ecs_checks: Vec<(String, String, String)> = ecs_services
+        .iter()
+        .filter(|s| !s.target_groups.is_empty())
+        .map(|s| (s.arn.clone(), check_names.take(format!("{}-healthy", slug(&s.name))), format!("{{ ecs_service: {{ cluster: {}, service: {} }} }}", scalar(cluster_name(&s.cluster_arn)), scalar(&s.name))))
+        .collect();
+    if !tg_checks.is_empty() || !site_checks.is_empty() || !ecs_checks.is_empty() {
         let _ = writeln!(y, "\n# Health measured over IPv6 gates every traffic change. Point the URLs at a");
         let _ = writeln!(y, "# path that exercises the application (and its database), not just a static page.");
         let _ = writeln!(y, "checks:");
@@ -188,6 +215,9 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
         }
         for (_, name, group) in &tg_checks {
             let _ = writeln!(y, "  {name}: {{ target_health: {{ target_group: {} }} }}", scalar(group));
+        }
+        for (_, name, check) in &ecs_checks {
+            let _ = writeln!(y, "  {name}: {check}");
         }
         let _ = writeln!(y, "gate_defaults: {{ interval: 5s, healthy_threshold: 3, unhealthy_threshold: 2, timeout: 5m }}");
         let _ = writeln!(y, "on_health_failure: rollback_all   # a failed gate returns everything to IPv4");
@@ -358,7 +388,37 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
         }
     }
 
-    // 7. Target groups, one listener at a time.
+    // 7. ECS services: one redeploy step per cluster, after the network and
+    // the load balancers (tasks get IPv6 only when they start).
+    let mut clusters: Vec<&str> = ecs_services.iter().map(|s| s.cluster_arn.as_str()).collect();
+    clusters.dedup();
+    for cluster in clusters {
+        let services: Vec<&&crate::aws::ecs::EcsService> = ecs_services.iter().filter(|s| s.cluster_arn == cluster).collect();
+        let name = cluster_name(cluster);
+        let _ = writeln!(y, "\n  - id: {}", ids.take(format!("{}-redeploy", slug(name))));
+        let _ = writeln!(y, "    # Running tasks keep IPv4 until replaced: a new deployment puts them on the");
+        let _ = writeln!(y, "    # dual-stack subnets, one service after the other, each waited for. Services");
+        let _ = writeln!(y, "    # without a load balancer first (nothing depends on their health check), then");
+        let _ = writeln!(y, "    # the ones behind it; by name within each. A failed deployment rolls back to IPv4.");
+        let _ = writeln!(y, "    ecs_redeploy:");
+        let _ = writeln!(y, "      cluster: {}", scalar(name));
+        let _ = writeln!(y, "      services: [{}]", services.iter().map(|s| scalar(&s.name)).collect::<Vec<_>>().join(", "));
+        if net.dual_stack_ipv6 == Some(false) {
+            let _ = writeln!(y, "      # dualStackIPv6 is off: this sets the account default, for every principal");
+            let _ = writeln!(y, "      # of the account in this region without a setting of its own.");
+            let _ = writeln!(y, "      enable_dual_stack_setting: true");
+        }
+        let _ = writeln!(y, "      timeout: 15m");
+        let checks: Vec<&str> = services.iter().filter_map(|s| ecs_checks.iter().find(|(arn, ..)| arn == &s.arn)).map(|(_, n, _)| n.as_str()).collect();
+        if !checks.is_empty() {
+            let _ = writeln!(y, "    gate: {{ checks: [{}] }}", checks.join(", "));
+        }
+    }
+    for s in net.ecs_services.iter().filter(|s| s.controller != "ECS") {
+        notes.push(format!("ECS service {} deploys through {}: redeploy it there once the subnets are dual-stack", s.name, s.controller));
+    }
+
+    // 8. Target groups, one listener at a time.
     for (lb, port, groups, why) in &cutovers {
         let _ = writeln!(y, "\n  - id: {}", ids.take(format!("{}-{port}-target-groups", slug(lb))));
         let _ = writeln!(y, "    # A target group's IP address type is fixed: each is recreated as IPv6 and");
