@@ -105,6 +105,12 @@ fn iam_policy_lists_exactly_the_runbooks_actions() {
         assert!(elb.contains(&a.to_string()), "{a} missing: {elb:?}");
     }
     assert!(actions(&cut, "Ec2Changes").contains(&"ec2:AssignIpv6Addresses".to_string()));
+    assert!(actions(&cut, "EcsChanges").is_empty(), "the cutover redeploys nothing");
+    let ecs = policy("incident-ecs.yaml");
+    assert_eq!(actions(&ecs, "EcsChanges"), ["ecs:PutAccountSettingDefault", "ecs:UpdateService"]);
+    for read in ["ecs:DescribeServices", "ecs:ListServices", "ecs:ListTasks", "ecs:DescribeTasks", "ecs:ListAccountSettings"] {
+        assert!(actions(&ecs, "ReadState").contains(&read.to_string()), "{read} missing");
+    }
     // No wildcard action: least privilege by action.
     assert!(!cut.to_string().contains(":*\""), "{cut}");
 }

@@ -233,3 +233,33 @@ fn an_ecs_managed_target_group_is_not_recreated() {
     assert!(err.contains("tg.yaml:19:") && err.contains("managed by ECS service(s) redash-server") && err.contains("ecs_redeploy"), "{err}");
     assert!(emu.mutating_calls().is_empty());
 }
+
+#[test]
+fn the_preflight_names_services_left_out_the_setting_and_a_breaker_off() {
+    let emu = Emulator::start();
+    emu.seed_ecs(&["--no-circuit-breaker"]);
+    let ws = Workspace::new();
+    let full = std::fs::read_to_string(root().join("runbooks/incident-ecs.yaml")).unwrap();
+    let findings = |rb: &std::path::Path| -> Vec<String> {
+        let out = run(dualstack(&emu).args(["check", "--output", "json"]).arg(rb));
+        assert!(matches!(code(&out), 0 | 7), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["findings"].as_array().unwrap().iter().map(|f| format!("{} {}", f["id"].as_str().unwrap(), f["resource"].as_str().unwrap())).collect()
+    };
+    // The network without the redeploy: the tasks would keep IPv4 until some
+    // later deploy, and the setting is off.
+    let network_only = &full[..full.find("  - id: redeploy").unwrap()];
+    let ids = findings(&ws.runbook("network.yaml", network_only));
+    assert!(ids.iter().any(|f| f.starts_with("ecs-dualstack-setting-off")), "{ids:?}");
+    // With the redeploy: the setting is taken care of, no service is left
+    // out, and the breaker being off is said per service.
+    let ids = findings(&ws.runbook("incident-ecs.yaml", &full));
+    assert!(!ids.iter().any(|f| f.starts_with("ecs-dualstack-setting-off") || f.starts_with("ecs-service-not-redeployed")), "{ids:?}");
+    for s in ["redash-worker", "redash-scheduler", "redash-server"] {
+        assert!(ids.contains(&format!("ecs-circuit-breaker-off ECS service {s}")), "{ids:?}");
+    }
+    // The setting on, the redeploy left out: the services are named.
+    let text = full.replace("      services: [redash-worker, redash-scheduler, redash-server]", "      services: [redash-worker]");
+    let ids = findings(&ws.runbook("partial.yaml", &text));
+    assert!(ids.contains(&"ecs-service-not-redeployed ECS service(s) redash-scheduler, redash-server".to_string()), "{ids:?}");
+}

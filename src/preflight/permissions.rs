@@ -63,13 +63,12 @@ pub fn iam_policy(rb: &Runbook) -> serde_json::Value {
     let mut writes: Vec<&str> = rb.steps.iter().flat_map(|s| s.spec.step().iam_actions()).collect();
     writes.sort();
     writes.dedup();
-    let (ec2, elb): (Vec<&str>, Vec<&str>) = writes.into_iter().partition(|a| a.starts_with("ec2:"));
     let mut statements = vec![serde_json::json!({ "Sid": "ReadState", "Effect": "Allow", "Action": READS, "Resource": "*" })];
-    if !ec2.is_empty() {
-        statements.push(serde_json::json!({ "Sid": "Ec2Changes", "Effect": "Allow", "Action": ec2, "Resource": "*" }));
-    }
-    if !elb.is_empty() {
-        statements.push(serde_json::json!({ "Sid": "LoadBalancerChanges", "Effect": "Allow", "Action": elb, "Resource": "*" }));
+    for (sid, service) in [("Ec2Changes", "ec2:"), ("LoadBalancerChanges", "elasticloadbalancing:"), ("EcsChanges", "ecs:")] {
+        let actions: Vec<&str> = writes.iter().copied().filter(|a| a.starts_with(service)).collect();
+        if !actions.is_empty() {
+            statements.push(serde_json::json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": "*" }));
+        }
     }
     serde_json::json!({ "Version": "2012-10-17", "Statement": statements })
 }
