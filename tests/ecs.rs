@@ -263,3 +263,27 @@ fn the_preflight_names_services_left_out_the_setting_and_a_breaker_off() {
     let ids = findings(&ws.runbook("partial.yaml", &text));
     assert!(ids.contains(&"ecs-service-not-redeployed ECS service(s) redash-scheduler, redash-server".to_string()), "{ids:?}");
 }
+
+#[test]
+fn rolling_back_only_the_redeploy_puts_the_flags_back_first_and_keeps_the_rest() {
+    let emu = Emulator::start();
+    let ids = emu.seed_ecs(&[]);
+    let vpc = ids["vpc"].as_str().unwrap().to_string();
+    let ws = Workspace::new();
+    let text = std::fs::read_to_string(runbook(&ws, true))
+        .unwrap()
+        .replace("    gate: { checks: [server-healthy, worker-healthy] }", "    gate: { checks: [server-healthy, worker-healthy] }\n    on_health_failure: rollback_step");
+    let rb = ws.runbook("incident-ecs.yaml", &text);
+    let out = run(dualstack(&emu).args(["apply", "--yes", "--allow", "dns64-without-nat64"]).arg(&rb));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    // The step's own undo: the flags of its services' subnets, then the
+    // redeploys; the blocks, routes and load balancer stay.
+    assert_services(&emu, false, "after rolling back the step");
+    let fp = emu.fingerprint(&vpc);
+    let subnets: Vec<&String> = fp.iter().filter(|l| l.starts_with("subnet ")).collect();
+    assert_eq!(subnets.len(), 3);
+    for s in subnets {
+        assert!(s.contains("assign=false dns64=false") && s.contains(":associated"), "{s}");
+    }
+    assert!(fp.iter().any(|l| l == "lb redash internet-facing dualstack"), "{fp:?}");
+}
