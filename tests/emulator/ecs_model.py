@@ -122,7 +122,8 @@ completed."), every other deployment's tasks are deregistered and stopped
 (``ServiceSchedulerInitiated``, ``Scaling activity initiated by (deployment
 ID)``) and those deployments leave ``deployments``. The scheduler replaces a
 PRIMARY's task that stops (failure or StopTask) at once, and scales it to the
-service's desiredCount (extra tasks stopped newest first, same reason).
+service's desiredCount (extra tasks stopped, those not yet running first, then
+the newest, same reason).
 Every failed task of a deployment counts in its ``failedTasks``. With
 ``deploymentCircuitBreaker.enable``, a PRIMARY deployment IN_PROGRESS whose
 failedTasks reaches min(200, max(3, ceil(desiredCount / 2))) goes FAILED
@@ -149,8 +150,10 @@ unhealthy targets, deployment completed/failed, rolling back, steady state.
 DeleteService stops the tasks; the service is DRAINING until they are
 STOPPED, then INACTIVE.
 
-Refusals (InvalidParameterException; messages ours unless noted): awsvpc
-without networkConfiguration ("Network Configuration must be provided when
+Refusals (InvalidParameterException; messages ours unless noted):
+CreateService of a name already ACTIVE in the cluster ("Creation of service
+was not idempotent.", AWS's; moto replaces the service); awsvpc without
+networkConfiguration ("Network Configuration must be provided when
 networkMode 'awsvpc' is specified.", moto's words); a platform version that
 does not exist; a load balancer entry without targetGroupArn, with a target
 group that does not exist ("Unable to assume role and validate the specified
@@ -210,7 +213,8 @@ tasks never expire; exit codes are 1 for the crashing essential container
 and 0 for every other stop; no service-linked role checks (roleArn renders
 the ECS service-linked role with a load balancer); one caller principal;
 tags on model tasks are not kept; the incident is the DNS64-without-NAT64
-rule only.
+rule only; a FARGATE / FARGATE_SPOT capacity provider strategy is taken as
+launchType FARGATE (rendered so); ListAccountSettings does not page.
 """
 
 from __future__ import annotations
@@ -452,6 +456,7 @@ class EcsModel:
         # (account, region) -> {(principal, name): value}
         self.settings: dict[tuple[str, str], dict[tuple[str, str], str]] = {}
         self.released: dict[str, deque[str]] = {}  # subnet -> recently freed IPv4 addresses
+        self.backends: dict[tuple[str, str], Any] = {}  # the moto ECS backend each key's state lives in
 
     # -- configuration -------------------------------------------------------
 
@@ -587,18 +592,21 @@ class EcsModel:
             except Exception:  # never break the request that ticked the clock
                 traceback.print_exc(file=sys.stderr)
 
+    def touch(self, account: str, region: str) -> None:
+        """Model state is about to live in this account and region."""
+        self.backends.setdefault((account, region), self.ecs(account, region))
+
     def _drop_stale(self) -> None:
-        """Forget services whose moto backend was reset behind our back (/moto-api/reset)."""
-        alive = []
-        for svc in self.services:
-            backend = self.ecs(svc.account, svc.region)
-            if any(s is svc.moto for s in backend.services.values()):
-                alive.append(svc)
-        if len(alive) != len(self.services):
-            gone = {id(s) for s in self.services} - {id(s) for s in alive}
-            self.services = alive
-            self.tasks = [t for t in self.tasks if t.service is None or id(t.service) not in gone]
-            self.active = [t for t in self.active if t.service is None or id(t.service) not in gone]
+        """Forget the state of backends moto reset behind our back (/moto-api/reset
+        replaces them): services, tasks and settings of that account and region."""
+        for key, backend in list(self.backends.items()):
+            if self.ecs(*key) is backend:
+                continue
+            del self.backends[key]
+            self.settings.pop(key, None)
+            self.services = [s for s in self.services if (s.account, s.region) != key]
+            self.tasks = [t for t in self.tasks if (t.account, t.region) != key]
+            self.active = [t for t in self.active if (t.account, t.region) != key]
 
     def _service_due(self, svc: Service) -> float | None:
         primary = svc.primary
@@ -921,7 +929,8 @@ class EcsModel:
             if started:
                 svc.event(t, f"has started {len(started)} tasks: " + " ".join(f"(task {x.id})" for x in started) + ".")
         elif missing < 0:
-            extra = sorted(live, key=lambda x: (x.status == "RUNNING", x.created_at), reverse=False)[: -missing]
+            # Scale in: tasks not yet running first, then the newest.
+            extra = sorted(live, key=lambda x: (x.status == "RUNNING", -x.created_at))[: -missing]
             for task in extra:
                 self.stop(task, t, "ServiceSchedulerInitiated", SCALING_REASON.format(id=dep.id))
 
@@ -1009,6 +1018,7 @@ class EcsModel:
         from moto.utilities.utils import get_partition
 
         associated_ipv6_blocks = self.ipv6_blocks
+        self.touch(account, region)
         ec2 = self.ec2(account, region)
         subnet = ec2.get_subnet(subnet_id)
         partition = get_partition(region)
@@ -1276,13 +1286,12 @@ def install(
     """Patch moto's ECS (and its ENI) so Fargate services behave as above."""
     from moto.core.responses import ActionResult, EmptyResult
     from moto.ec2.models.elastic_network_interfaces import NetworkInterface
-    from moto.ecs.exceptions import InvalidParameterException, ServiceNotFoundException
+    from moto.ecs.exceptions import ECSException, InvalidParameterException
     from moto.ecs.responses import (
         DESCRIBE_SERVICES_TAGS,
         DESCRIBE_TASKS_TAGS,
         EC2ContainerServiceResponse as Responses,
     )
-    from moto.core.exceptions import ServiceException
 
     model = EcsModel(state, targets, caller_arn, ipv6_blocks)
 
@@ -1384,6 +1393,11 @@ def install(
             fargate = is_fargate(launch_type, strategy)
             td = backend.describe_task_definition(td_ref) if td_ref else None
             modelled = bool(fargate and controller == "ECS" and td is not None and td.network_mode == "awsvpc")
+            name = resp._get_param("serviceName")
+            cluster = backend._get_cluster(resp._get_param("cluster", "default"))
+            existing = backend.services.get(f"{cluster.name}:{name}")
+            if existing is not None and existing.status == "ACTIVE":
+                raise InvalidParameterException("Creation of service was not idempotent.")  # AWS's words
             if fargate:
                 check_platform(resp._get_param("platformVersion"))
             if modelled:
@@ -1397,6 +1411,7 @@ def install(
             old = model.service_of(moto_service)
             if old is not None:
                 model.services.remove(old)
+            model.touch(account, region)
             svc = Service(moto_service, account, region, modelled, model.caller(account), now)
             merge_configuration(svc, resp._get_param("deploymentConfiguration"))
             svc.grace = resp._get_param("healthCheckGracePeriodSeconds")
@@ -1429,7 +1444,7 @@ def install(
             if svc is None:
                 return original["update_service"](resp)
             if moto_service.status != "ACTIVE" or svc.deleted:
-                raise ServiceException("ServiceNotActiveException", "Service was not ACTIVE.")
+                raise ECSException("ServiceNotActiveException", "Service was not ACTIVE.")
             controller = (moto_service.deployment_controller or {}).get("type", "ECS")
             force = bool(resp._get_param("forceNewDeployment"))
             td_ref = resp._get_param("taskDefinition")
@@ -1671,7 +1686,10 @@ def install(
             size = int(resp._get_param("maxResults") or 100)
             if not 1 <= size <= 100:
                 raise InvalidParameterException("maxResults must be between 1 and 100.")
-            start = int(resp._get_param("nextToken") or 0)
+            token = resp._get_param("nextToken") or "0"
+            if not str(token).isdigit():
+                raise InvalidParameterException("Invalid nextToken.")
+            start = int(token)
             page = arns[start : start + size]
             answer: dict[str, Any] = {"taskArns": page}
             if start + size < len(arns):
@@ -1732,6 +1750,7 @@ def install(
         name, value = resp._get_param("name"), resp._get_param("value")
         check_setting(name, value)
         with state.lock:
+            model.touch(account, region)
             model.settings.setdefault((account, region), {})[(principal, name)] = value
             model.sync_moto_settings(backend, account, region)
         return ActionResult({"setting": {"name": name, "value": value, "principalArn": principal, "type": "user"}})

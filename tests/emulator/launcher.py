@@ -15,7 +15,11 @@ Usage::
 
     python tests/emulator/launcher.py [--host 127.0.0.1] [--port 0]
                                       [--pristine] [--associating-reads N]
-                                      [--initial-health-reads N] [--verbose]
+                                      [--initial-health-reads N]
+                                      [--ecs-start-seconds S] [--ecs-health-seconds S]
+                                      [--ecs-fail-seconds S] [--ecs-stop-seconds S]
+                                      [--ecs-eni-linger-seconds S] [--ecs-retry-seconds S]
+                                      [--verbose]
 
 ``--port 0`` picks a free port. Once the socket accepts connections, exactly one
 line is printed to stdout (and flushed)::
@@ -212,6 +216,53 @@ l. Target health. DescribeTargetHealth reports a newly registered target as
    ``POST /_emulator/target-health`` (below). moto: every registered target is
    always healthy, a deregistered one vanishes at once, HealthCheckPort is
    ``traffic-port``.
+m. ECS (Fargate ``awsvpc`` tasks and ``ECS``-controller services), modelled in
+   ``ecs_model.py`` -- its module docstring is the full model, with every
+   simplification. moto launches no service task, registers no target,
+   creates no deployment on UpdateService, never moves ``rolloutState``,
+   gives task interfaces no IPv6 and an address outside the subnet, lacks
+   PutAccountSettingDefault and principals/``effectiveSettings`` in account
+   settings, and crashes RunTask (HTML 500) in a VPC with DNS hostnames off
+   (no ``private_dns_name`` on the interface) or for a container without its
+   own memory. Corrected, on the wall clock (timings below; a healthy
+   deployment of 2 tasks completes in about 1 s):
+   - CreateService, every new deployment (UpdateService with
+     forceNewDeployment or a new taskDefinition, networkConfiguration,
+     platformVersion or loadBalancers) and RunTask launch tasks, each with a
+     real EC2 interface (Description ``arn:aws:ecs:REGION:ACCOUNT:attachment/
+     UUID``, RequesterManaged) in one of the subnets (round robin), an IPv4
+     address of the subnet and, when the subnet assigns IPv6 on creation with
+     an associated block, ``dualStackIPv6`` is effectively enabled and the
+     platform is 1.4.0 or later, an IPv6 address of its /64 (correction j's
+     allocation, so e sees it). Lifecycle PROVISIONING -> PENDING -> RUNNING
+     -> DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED; a stopped
+     task's interface lingers ``eni_linger_seconds``, then is deleted.
+   - RUNNING service tasks are registered (IPv4, containerPort) in the
+     service's target groups, ``initial`` then ``healthy`` (l's overrides
+     apply); replaced tasks are deregistered, then stopped
+     (``ServiceSchedulerInitiated``, ``Scaling activity initiated by
+     (deployment ID)``).
+   - Deployments ``ecs-svc/`` + 19 digits: PRIMARY IN_PROGRESS (the previous
+     one ACTIVE) until its tasks are RUNNING and healthy, then COMPLETED and
+     alone. Circuit breaker: FAILED at min(200, max(3, ceil(desired/2)))
+     failed tasks, then (rollback) a new PRIMARY deployment of the last
+     COMPLETED one's task definition.
+   - The incident: a task with IPv6 in a subnet with EnableDns64 (c) and no
+     ``64:ff9b::/96`` route to a NAT gateway fails its ELB health checks
+     (``Task failed ELB health checks in (target-group ARN)``) or container
+     health check (``Task failed container health checks``) and is replaced;
+     tasks with neither run on. ``/_emulator/ecs-tasks`` forces other
+     failures.
+   - PutAccountSettingDefault, per-principal PutAccountSetting,
+     DeleteAccountSetting and ListAccountSettings ``effectiveSettings``
+     (own, else the default, else AWS's default ``disabled``).
+   - ListTasks (serviceName, desiredStatus default RUNNING, ...),
+     DescribeTasks (MISSING failures), StopTask, DescribeServices
+     (deployments, counts, ``deploymentConfiguration`` and
+     ``deploymentController`` as given, events), DeleteService; UpdateService
+     refuses new deployments on CODE_DEPLOY / EXTERNAL services.
+   The model advances lazily: before every EC2, ELBv2 or ECS request, with
+   requests handed to moto one at a time (a lock) in corrected mode.
 
 Control API (JSON; paths under ``/_emulator/``; handled by a WSGI middleware
 before moto sees the request; available in pristine mode too)
@@ -322,7 +373,29 @@ with ``"dry_run": true`` the dry runs only; a denied call counts for none.
     call log, faults, hold (a held request is released), target health
     overrides, denied actions, associating reads and initial health reads
     back to the command-line values (read counters live on moto's resources
-    and go with them).
+    and go with them), and the ECS model (correction m): its tasks,
+    services' deployments, account settings, forced failures and timings
+    (back to the command-line values).
+``GET/POST /_emulator/ecs-tasks``
+    Body ``{"service": "redash-server", "fail": "always"}``: the fate of the
+    tasks launched from then on by the services of that name (any cluster):
+    ``always`` -- the essential container exits (exit code 1)
+    ``fail_seconds`` after RUNNING, stopCode ``EssentialContainerExited``,
+    stoppedReason ``Essential container in task exited``; ``with_ipv6`` --
+    the same for tasks with an IPv6 address; ``never`` -- no failure, not
+    even the incident's; ``null`` -- back to the model (the incident rule).
+    Answer (and GET): ``{"fail": {"redash-server": "always", ...}}``.
+``GET/POST /_emulator/ecs-config``
+    ``{"start_seconds": 0.5, "health_seconds": 0.5, "fail_seconds": 1.0,
+    "stop_seconds": 0.3, "eni_linger_seconds": 1.0, "retry_seconds": 5.0}``
+    (the defaults; ``--ecs-*-seconds`` set them per run) reads/changes the
+    ECS model's timings (seconds of wall clock, any key alone): launch ->
+    RUNNING, RUNNING -> health verdict, RUNNING -> a failing task stopped,
+    stop -> STOPPED, STOPPED -> interface deleted, and the pause between
+    replacements of a FAILED deployment's tasks. Changes apply to what
+    happens next (a task already launched keeps its times). Kept apart from
+    ``/_emulator/config``, whose answer is fixed.
+    The two ECS endpoints answer 409 with ``--pristine`` (no ECS model).
 """
 
 from __future__ import annotations
@@ -1737,7 +1810,12 @@ class ControlMiddleware:
         if path == "/_emulator" or path.startswith("/_emulator/"):
             return self.control(environ, start_response)
         if path.startswith("/moto-api"):
-            return self.app(environ, start_response)
+            if self.state.pristine:
+                return self.app(environ, start_response)
+            with self.state.moto_lock:  # one moto call at a time (correction m)
+                status, headers, data = self._call_app(environ)
+            start_response(status, headers)
+            return [data]
 
         body = self._read_body(environ)
         service, action = classify(environ, body)
