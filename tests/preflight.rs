@@ -317,11 +317,6 @@ fn ecs_tasks_and_the_dual_stack_account_setting() {
     let ecs = aws_sdk_ecs::Client::from_conf(conf);
     runtime().block_on(async {
         use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, LaunchType, NetworkConfiguration, NetworkMode};
-        // moto's RunTask needs the interfaces' DNS names, which it gives only
-        // in VPCs with DNS hostnames on (as ECS VPCs usually have).
-        let vpc = ids["vpc"].as_str().unwrap();
-        let on = aws_sdk_ec2::types::AttributeBooleanValue::builder().value(true).build();
-        emu.ec2().modify_vpc_attribute().vpc_id(vpc).enable_dns_hostnames(on).send().await.unwrap();
         ecs.create_cluster().cluster_name("redash").send().await.unwrap();
         ecs.register_task_definition()
             .family("web")
@@ -357,7 +352,7 @@ fn ecs_tasks_and_the_dual_stack_account_setting() {
     });
     let (_, out) = check(&emu, &rb);
     assert!(!out.contains("ecs-dualstack-setting-off"), "{out}");
-    assert!(out.contains("info [running-task-keeps-ipv4] ECS cluster(s) redash: 2 running task(s) keep IPv4 only"), "{out}");
+    assert!(out.contains("info [running-task-keeps-ipv4] ECS cluster(s) redash: 2 running task(s) of no service keep IPv4 only"), "{out}");
     // Without permission to read ECS: a warning says what was not checked.
     emu.control("POST", "/_emulator/deny", r#"{"actions": ["ecs:ListClusters"]}"#);
     let (c, out) = check(&emu, &rb);
