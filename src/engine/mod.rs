@@ -706,6 +706,32 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
+    /// Undo `target` (the oldest change of `c`'s key) on `snapshot`. An
+    /// undo reads state to decide what to do, so after an answer that may
+    /// hide an applied call it is simply run again on a fresh read: if the
+    /// call happened, there is nothing left to undo. Says whether it read
+    /// again (the caller's snapshot is then stale).
+    async fn undo_one(&self, c: &journal::ChangeState, target: &journal::ChangeState, snapshot: &Network) -> (Result<(), StepError>, bool) {
+        let outcome = target.outcome.clone().unwrap_or_default();
+        let mut result = target.change.undo(&self.cx(&c.step), &outcome, snapshot).await;
+        let mut reread = false;
+        for attempt in 1..AMBIGUOUS_ATTEMPTS {
+            match &result {
+                Err(e) if e.is_ambiguous() => {
+                    self.events.emit(Event::Warning { message: format!("{e}; reading state and undoing again") });
+                    tokio::time::sleep(ambiguous_backoff(attempt)).await;
+                    reread = true;
+                    result = match self.snapshot(c.change.scope()).await {
+                        Ok(fresh) => target.change.undo(&self.cx(&c.step), &outcome, &fresh).await,
+                        Err(e) => Err(e.into()),
+                    };
+                }
+                _ => break,
+            }
+        }
+        (result, reread)
+    }
+
     /// Undo the applied changes that `which` selects, newest first.
     async fn undo(
         &mut self,
@@ -740,56 +766,66 @@ impl<'a> Engine<'a> {
         let mut undone_keys = std::collections::HashSet::new();
         self.events.emit(Event::RollbackStarted { reason: reason.to_string(), changes: todo.len() });
         let mut net: Option<(StepId, String, Network)> = None;
-        for c in todo {
-            // One snapshot per step (and run): each undo reads state to stay
-            // idempotent, and undos within a step touch distinct resources.
-            let fresh = !matches!(&net, Some((s, r, _)) if *s == c.step && *r == c.run);
-            if fresh {
-                net = Some((c.step.clone(), c.run.clone(), self.snapshot(c.change.scope()).await?));
-            }
-            let (_, _, snapshot) = net.as_ref().expect("set above");
-            self.record(Record::UndoIntent { seq: c.seq })?;
-            let key = c.change.undo_key();
-            if key.as_ref().is_some_and(|k| undone_keys.contains(k)) {
-                // Already restored by a newer change with the same key.
-                self.record(Record::UndoDone { seq: c.seq })?;
-                self.undone += 1;
-                continue;
-            }
-            let target = key.as_ref().and_then(|k| oldest.get(k)).unwrap_or(&c);
-            self.events.emit(Event::UndoStarted { step: c.step.to_string(), seq: c.seq, change: target.change.describe() });
-            let outcome = target.outcome.clone().unwrap_or_default();
-            let mut result = target.change.undo(&self.cx(&c.step), &outcome, snapshot).await;
-            // An undo reads state to decide what to do, so after an answer
-            // that may hide an applied call it is simply run again on a fresh
-            // read: if the call happened, there is nothing left to undo.
-            for attempt in 1..AMBIGUOUS_ATTEMPTS {
-                match &result {
-                    Err(e) if e.is_ambiguous() => {
-                        self.events.emit(Event::Warning { message: format!("{e}; reading state and undoing again") });
-                        tokio::time::sleep(ambiguous_backoff(attempt)).await;
-                        let fresh = self.snapshot(c.change.scope()).await?;
-                        result = target.change.undo(&self.cx(&c.step), &outcome, &fresh).await;
-                        net = Some((c.step.clone(), c.run.clone(), fresh));
-                    }
-                    _ => break,
+        let mut next = 0;
+        while next < todo.len() {
+            // Undos that wait long on distinct resources (one redeploy per
+            // service) go together: the way back takes the longest of them,
+            // not their sum. Everything else is undone one at a time.
+            let mut end = next + 1;
+            if todo[next].change.undo_together() {
+                while end < todo.len() && end - next < WRITE_FAN_OUT && todo[end].change.undo_together() {
+                    end += 1;
                 }
             }
-            if let Err(error) = result {
+            let group = &todo[next..end];
+            next = end;
+            // One snapshot per step (and run): each undo reads state to stay
+            // idempotent, and undos within a step touch distinct resources.
+            let first = &group[0];
+            if group.len() > 1 || !matches!(&net, Some((s, r, _)) if *s == first.step && *r == first.run) {
+                let scope = group.iter().fold(Scope::NONE, |s, c| s.union(c.change.scope()));
+                net = Some((first.step.clone(), first.run.clone(), self.snapshot(scope).await?));
+            }
+            let snapshot = net.as_ref().expect("set above").2.clone();
+            let mut work: Vec<(journal::ChangeState, journal::ChangeState)> = Vec::new();
+            for c in group {
+                self.record(Record::UndoIntent { seq: c.seq })?;
+                if let Some(k) = c.change.undo_key() {
+                    if !undone_keys.insert(k.clone()) {
+                        // Already restored by a newer change with the same key.
+                        self.record(Record::UndoDone { seq: c.seq })?;
+                        self.undone += 1;
+                        continue;
+                    }
+                    let target = oldest.get(&k).unwrap_or(c).clone();
+                    work.push((c.clone(), target));
+                } else {
+                    work.push((c.clone(), c.clone()));
+                }
+            }
+            for (c, target) in &work {
+                self.events.emit(Event::UndoStarted { step: c.step.to_string(), seq: c.seq, change: target.change.describe() });
+            }
+            let results = futures_util::future::join_all(work.iter().map(|(c, target)| self.undo_one(c, target, &snapshot))).await;
+            let mut failure = None;
+            for ((c, target), (result, reread)) in work.iter().zip(results) {
+                if reread || target.change.undo_creates() {
+                    net = None;
+                }
+                if let Err(error) = result {
+                    failure.get_or_insert(Failure { step: c.step.clone(), error });
+                    continue;
+                }
+                self.record(Record::UndoDone { seq: c.seq })?;
+                self.undone += 1;
+                self.events.emit(Event::UndoDone { step: c.step.to_string(), seq: c.seq });
+            }
+            if let Some(f) = failure {
                 self.record(Record::Ended { outcome: RunOutcome::RollbackIncomplete })?;
-                self.events.emit(Event::StepFailed { step: c.step.to_string(), error: format!("rollback: {error}") });
+                self.events.emit(Event::StepFailed { step: f.step.to_string(), error: format!("rollback: {}", f.error) });
                 self.events.emit(Event::RunFinished { outcome: RunOutcome::RollbackIncomplete });
-                return Ok((RunOutcome::RollbackIncomplete, Some(Failure { step: c.step.clone(), error })));
+                return Ok((RunOutcome::RollbackIncomplete, Some(f)));
             }
-            if let Some(k) = key {
-                undone_keys.insert(k);
-            }
-            if target.change.undo_creates() {
-                net = None;
-            }
-            self.record(Record::UndoDone { seq: c.seq })?;
-            self.undone += 1;
-            self.events.emit(Event::UndoDone { step: c.step.to_string(), seq: c.seq });
         }
         self.record(Record::Ended { outcome: done })?;
         self.events.emit(Event::RunFinished { outcome: done });

@@ -339,6 +339,12 @@ impl super::ChangeKind for Change {
         }
     }
 
+    /// The services go back to IPv4 together: the way back takes the
+    /// longest deployment, not their sum.
+    fn undo_together(&self) -> bool {
+        matches!(self, Change::Redeploy { .. })
+    }
+
     fn settle_on_resume(&self) -> bool {
         matches!(self, Change::Redeploy { .. })
     }

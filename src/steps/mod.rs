@@ -241,6 +241,11 @@ pub trait ChangeKind: Send + Sync {
     fn undo_needs(&self, _other: &Change) -> bool {
         false
     }
+    /// Whether this change's undo waits long on its own resource (a
+    /// deployment): adjacent ones in a rollback are undone together.
+    fn undo_together(&self) -> bool {
+        false
+    }
     /// Whether an interrupted run, resumed, waits for this change again
     /// before its step goes on (a deployment journaled but not yet seen
     /// complete is waited for, never issued twice).
@@ -398,6 +403,11 @@ impl Change {
     /// See [`ChangeKind::undo_needs`].
     pub fn undo_needs(&self, other: &Change) -> bool {
         self.kind().undo_needs(other)
+    }
+
+    /// See [`ChangeKind::undo_together`].
+    pub fn undo_together(&self) -> bool {
+        self.kind().undo_together()
     }
 
     /// See [`ChangeKind::settle_on_resume`].
