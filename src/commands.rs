@@ -259,10 +259,12 @@ impl Session {
 /// the region) is a finding, not an error, unless a step needs ECS.
 async fn read_ecs(ecs: &dyn crate::aws::ecs::Ecs, net: &mut crate::aws::Network) -> std::result::Result<crate::aws::EcsState, crate::aws::AwsError> {
     let subnets: Vec<String> = net.subnets.iter().map(|s| s.id.clone()).collect();
-    let (setting, read) = tokio::try_join!(ecs.dual_stack_ipv6(), ecs.services_in(&subnets))?;
+    let read = ecs.services_in(&subnets).await?;
+    // The setting matters only to tasks: without any, it is not read.
+    let setting = if read.tasks.is_empty() && read.services.is_empty() { None } else { Some(ecs.dual_stack_ipv6().await?) };
     net.ecs_services = read.services;
-    net.dual_stack_ipv6 = Some(setting);
-    Ok(crate::aws::EcsState { dual_stack_ipv6: setting, tasks: read.tasks })
+    net.dual_stack_ipv6 = setting;
+    Ok(crate::aws::EcsState { dual_stack_ipv6: setting.unwrap_or(false), tasks: read.tasks })
 }
 
 /// Read the VPC (with its compute and load balancers, which the findings

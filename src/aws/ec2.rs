@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, Filter, IpPermission, Ipv6Range, ResourceType, Tag, TagSpecification,
+    AttributeBooleanValue, Filter, IcmpTypeCode, IpPermission, Ipv6Range, PortRange, ResourceType, RuleAction, Tag, TagSpecification,
 };
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -766,5 +766,85 @@ impl Ec2 for SdkEc2 {
                 .map(|_| ())
             }
         }
+    }
+
+    async fn network_acls(&self, vpc_id: &str) -> Result<Vec<NetworkAcl>, AwsError> {
+        let acls = self
+            .read
+            .describe_network_acls()
+            .filters(filter("vpc-id", [vpc_id]))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| err("ec2:DescribeNetworkAcls", e))?;
+        let mut out: Vec<NetworkAcl> = acls
+            .iter()
+            .map(|a| NetworkAcl {
+                id: a.network_acl_id().unwrap_or_default().to_string(),
+                name: name_tag(a.tags()),
+                is_default: a.is_default().unwrap_or(false),
+                subnet_ids: a.associations().iter().filter_map(|s| s.subnet_id()).map(str::to_string).collect(),
+                entries: a
+                    .entries()
+                    .iter()
+                    .map(|e| AclEntry {
+                        rule_number: e.rule_number().unwrap_or_default(),
+                        egress: e.egress().unwrap_or(false),
+                        protocol: e.protocol().unwrap_or("-1").to_string(),
+                        action: e.rule_action().map_or("deny", |r| r.as_str()).to_string(),
+                        cidr_v4: e.cidr_block().map(str::to_string),
+                        cidr_v6: e.ipv6_cidr_block().map(str::to_string),
+                        ports: e.port_range().and_then(|p| Some((p.from()?, p.to()?))),
+                        icmp: e.icmp_type_code().and_then(|i| Some((i.r#type()?, i.code()?))),
+                    })
+                    .collect(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    async fn create_acl_entry(&self, acl_id: &str, entry: &AclEntry) -> Result<(), AwsError> {
+        const OP: &str = "ec2:CreateNetworkAclEntry";
+        self.retry
+            .write(OP, || async {
+                self.write
+                    .create_network_acl_entry()
+                    .dry_run(self.dry_run)
+                    .network_acl_id(acl_id)
+                    .rule_number(entry.rule_number)
+                    .egress(entry.egress)
+                    .protocol(&entry.protocol)
+                    .rule_action(RuleAction::from(entry.action.as_str()))
+                    .set_cidr_block(entry.cidr_v4.clone())
+                    .set_ipv6_cidr_block(entry.cidr_v6.clone())
+                    .set_port_range(entry.ports.map(|(from, to)| PortRange::builder().from(from).to(to).build()))
+                    .set_icmp_type_code(entry.icmp.map(|(t, c)| IcmpTypeCode::builder().r#type(t).code(c).build()))
+                    .send()
+                    .await
+                    .map_err(|e| err(OP, e))
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn delete_acl_entry(&self, acl_id: &str, rule_number: i32, egress: bool) -> Result<(), AwsError> {
+        const OP: &str = "ec2:DeleteNetworkAclEntry";
+        self.retry
+            .write(OP, || async {
+                self.write
+                    .delete_network_acl_entry()
+                    .dry_run(self.dry_run)
+                    .network_acl_id(acl_id)
+                    .rule_number(rule_number)
+                    .egress(egress)
+                    .send()
+                    .await
+                    .map_err(|e| err(OP, e))
+            })
+            .await
+            .map(|_| ())
     }
 }

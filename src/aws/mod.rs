@@ -54,6 +54,12 @@ pub trait Ec2: Send + Sync {
     async fn routes(&self, vpc_id: &str) -> Result<Routes, AwsError>;
     /// The security groups with their rules.
     async fn security_groups(&self, vpc_id: &str) -> Result<Vec<SecurityGroup>, AwsError>;
+    /// The network ACLs with their entries and subnets.
+    async fn network_acls(&self, vpc_id: &str) -> Result<Vec<NetworkAcl>, AwsError>;
+    /// CreateNetworkAclEntry.
+    async fn create_acl_entry(&self, acl_id: &str, entry: &AclEntry) -> Result<(), AwsError>;
+    /// DeleteNetworkAclEntry by number and direction.
+    async fn delete_acl_entry(&self, acl_id: &str, rule_number: i32, egress: bool) -> Result<(), AwsError>;
     /// Just the VPC (for waiting on its IPv6 block).
     async fn vpc(&self, vpc_id: &str) -> Result<Vpc, AwsError>;
     /// Just the subnets of the VPC (for waiting on their IPv6 blocks).
@@ -170,10 +176,11 @@ impl Aws<'_> {
         let subnets = async { if scope.subnets { self.ec2.subnets(vpc_id).await.map(Some) } else { Ok(None) } };
         let routes = async { if scope.routes { self.ec2.routes(vpc_id).await.map(Some) } else { Ok(None) } };
         let groups = async { if scope.security_groups { self.ec2.security_groups(vpc_id).await.map(Some) } else { Ok(None) } };
+        let acls = async { if scope.network_acls { self.ec2.network_acls(vpc_id).await.map(Some) } else { Ok(None) } };
         let lbs = async { if scope.load_balancers { self.elb.load_balancers(vpc_id).await.map(Some) } else { Ok(None) } };
         let tgs = async { if scope.target_groups { self.elb.target_groups(vpc_id).await.map(Some) } else { Ok(None) } };
         let compute = async { if scope.compute { self.ec2.compute(vpc_id).await.map(Some) } else { Ok(None) } };
-        let (vpc, subnets, routes, groups, lbs, tgs, compute) = tokio::try_join!(vpc, subnets, routes, groups, lbs, tgs, compute)?;
+        let (vpc, subnets, routes, groups, acls, lbs, tgs, compute) = tokio::try_join!(vpc, subnets, routes, groups, acls, lbs, tgs, compute)?;
         if let Some(vpc) = vpc {
             net.vpc = vpc;
         }
@@ -187,6 +194,9 @@ impl Aws<'_> {
         }
         if let Some(g) = groups {
             net.security_groups = g;
+        }
+        if let Some(a) = acls {
+            net.network_acls = a;
         }
         if let Some(lbs) = lbs {
             net.load_balancers = lbs;

@@ -232,6 +232,62 @@ pub struct SecurityGroup {
     pub rules: Vec<SgRule>,
 }
 
+/// One entry of a network ACL. IPv4 and IPv6 entries share one number
+/// space per direction and are evaluated separately, lowest number first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclEntry {
+    pub rule_number: i32,
+    pub egress: bool,
+    /// As AWS gives it: `-1` (all), `6`, `17`, `1` (ICMP), `58` (ICMPv6).
+    pub protocol: String,
+    /// `allow` or `deny`.
+    pub action: String,
+    pub cidr_v4: Option<String>,
+    pub cidr_v6: Option<String>,
+    pub ports: Option<(i32, i32)>,
+    /// ICMP type and code (-1: all).
+    pub icmp: Option<(i32, i32)>,
+}
+
+impl AclEntry {
+    /// AWS's own catch-all deny, which no call can change (32767 for IPv4,
+    /// reported as 32768 for IPv6).
+    pub fn is_catch_all(&self) -> bool {
+        self.rule_number >= 32767
+    }
+
+    /// `100 allow tcp 80 from 0.0.0.0/0`, for messages.
+    pub fn render(&self) -> String {
+        let proto = match self.protocol.as_str() {
+            "-1" => "all".to_string(),
+            "6" => "tcp".to_string(),
+            "17" => "udp".to_string(),
+            "1" => "icmp".to_string(),
+            "58" => "icmpv6".to_string(),
+            other => format!("protocol {other}"),
+        };
+        let ports = match self.ports {
+            Some((a, b)) if a == b => format!(" {a}"),
+            Some((a, b)) => format!(" {a}-{b}"),
+            None => String::new(),
+        };
+        let icmp = self.icmp.map(|(t, c)| format!(" type {t} code {c}")).unwrap_or_default();
+        let cidr = self.cidr_v6.as_deref().or(self.cidr_v4.as_deref()).unwrap_or("?");
+        let dir = if self.egress { "to" } else { "from" };
+        format!("{} {} {proto}{ports}{icmp} {dir} {cidr}", self.rule_number, self.action)
+    }
+}
+
+/// A network ACL of the VPC and the subnets it covers.
+#[derive(Clone, Debug, Serialize)]
+pub struct NetworkAcl {
+    pub id: String,
+    pub name: Option<String>,
+    pub is_default: bool,
+    pub subnet_ids: Vec<String>,
+    pub entries: Vec<AclEntry>,
+}
+
 /// Everything a step can read about one VPC. The load-balancing and compute
 /// parts are filled only when the snapshot's [`Scope`] asks for them.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -242,6 +298,7 @@ pub struct Network {
     pub internet_gateways: Vec<String>,
     pub egress_only_gateways: Vec<String>,
     pub security_groups: Vec<SecurityGroup>,
+    pub network_acls: Vec<NetworkAcl>,
     pub load_balancers: Vec<LoadBalancer>,
     pub target_groups: Vec<TargetGroup>,
     pub instances: Vec<Instance>,
@@ -282,6 +339,16 @@ impl Network {
     }
     pub fn security_group_mut(&mut self, id: &str) -> Option<&mut SecurityGroup> {
         self.security_groups.iter_mut().find(|g| g.id == id)
+    }
+    pub fn network_acl(&self, id: &str) -> Option<&NetworkAcl> {
+        self.network_acls.iter().find(|a| a.id == id)
+    }
+    pub fn network_acl_mut(&mut self, id: &str) -> Option<&mut NetworkAcl> {
+        self.network_acls.iter_mut().find(|a| a.id == id)
+    }
+    /// The network ACL a subnet is associated with (every subnet has one).
+    pub fn network_acl_of(&self, subnet_id: &str) -> Option<&NetworkAcl> {
+        self.network_acls.iter().find(|a| a.subnet_ids.iter().any(|s| s == subnet_id)).or_else(|| self.network_acls.iter().find(|a| a.is_default))
     }
     pub fn load_balancer(&self, arn: &str) -> Option<&LoadBalancer> {
         self.load_balancers.iter().find(|l| l.arn == arn)
@@ -529,6 +596,8 @@ pub struct Scope {
     /// Route tables, internet and egress-only gateways.
     pub routes: bool,
     pub security_groups: bool,
+    /// Network ACLs with their entries and subnets.
+    pub network_acls: bool,
     /// Load balancers, listeners and rules.
     pub load_balancers: bool,
     /// Target groups, their targets and health, attributes and tags.
@@ -545,6 +614,7 @@ impl Scope {
         subnets: false,
         routes: false,
         security_groups: false,
+        network_acls: false,
         load_balancers: false,
         target_groups: false,
         compute: false,
@@ -554,6 +624,7 @@ impl Scope {
     pub const SUBNETS: Scope = Scope { subnets: true, ..Scope::NONE };
     pub const ROUTES: Scope = Scope { routes: true, ..Scope::NONE };
     pub const SECURITY_GROUPS: Scope = Scope { security_groups: true, ..Scope::NONE };
+    pub const NETWORK_ACLS: Scope = Scope { network_acls: true, ..Scope::NONE };
     /// Everything EC2 holds of the network.
     pub const NETWORK: Scope = Scope { vpc: true, subnets: true, routes: true, security_groups: true, ..Scope::NONE };
     pub const LOAD_BALANCERS: Scope = Scope { load_balancers: true, ..Scope::NONE };
@@ -567,6 +638,7 @@ impl Scope {
         subnets: true,
         routes: true,
         security_groups: true,
+        network_acls: true,
         load_balancers: true,
         target_groups: true,
         compute: true,
@@ -579,6 +651,7 @@ impl Scope {
             subnets: f(self.subnets, other.subnets),
             routes: f(self.routes, other.routes),
             security_groups: f(self.security_groups, other.security_groups),
+            network_acls: f(self.network_acls, other.network_acls),
             load_balancers: f(self.load_balancers, other.load_balancers),
             target_groups: f(self.target_groups, other.target_groups),
             compute: f(self.compute, other.compute),

@@ -338,6 +338,7 @@ kinds! {
     subnet_ipv6 => SubnetIpv6,
     ipv6_default_route => Ipv6DefaultRoute,
     security_group_ipv6 => SecurityGroupIpv6,
+    network_acl_ipv6 => NetworkAclIpv6,
     assign_ipv6_addresses => AssignIpv6Addresses,
     load_balancer_ip_type => LoadBalancerIpType,
     target_group_ipv6 => TargetGroupIpv6,

@@ -2,7 +2,7 @@
 //! VPC. A name that matches nothing, or more than one resource, is an error
 //! that lists the candidates and points at the reference in the runbook.
 
-use crate::aws::{label, Instance, Listener, LoadBalancer, Network, RouteTable, SecurityGroup, Subnet, TargetGroup};
+use crate::aws::{label, Instance, Listener, LoadBalancer, Network, NetworkAcl, RouteTable, SecurityGroup, Subnet, TargetGroup};
 use crate::runbook::Ref;
 
 use super::StepError;
@@ -135,4 +135,16 @@ pub fn listener<'n>(net: &'n Network, r: &Ref) -> Result<(&'n LoadBalancer, &'n 
             lb.listeners.iter().map(|l| format!("{}:{}", l.protocol, l.port)).collect::<Vec<_>>().join(", ")
         ))),
     }
+}
+
+pub fn network_acl<'n>(net: &'n Network, r: &Ref) -> Result<&'n NetworkAcl, StepError> {
+    resolve(
+        &net.network_acls,
+        r,
+        "network ACL",
+        &net.vpc.id,
+        |a| &a.id,
+        |a| a.name.as_deref().into_iter().collect(),
+        |a| label(&a.id, a.name.as_deref()),
+    )
 }

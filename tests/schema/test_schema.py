@@ -465,6 +465,7 @@ STRUCTS = [
     ("src/steps/load_balancer_ip_type.rs", "Raw", DEFS["load_balancer_ip_type"]),
     ("src/steps/target_group_ipv6.rs", "Raw", DEFS["target_group_ipv6"]),
     ("src/steps/ecs_redeploy.rs", "Raw", DEFS["ecs_redeploy"]),
+    ("src/steps/network_acl_ipv6.rs", "Raw", DEFS["network_acl_ipv6"]),
     ("src/health/mod.rs", "RawCheck", DEFS["check"]),
     ("src/health/gate.rs", "RawGate", DEFS["gate"]),
     ("src/health/gate.rs", "RawGate", DEFS["gate_defaults"]),
