@@ -121,6 +121,7 @@ struct Session {
     ec2: Arc<dyn Ec2>,
     elb: Arc<dyn Elbv2>,
     ecs: Arc<dyn crate::aws::ecs::Ecs>,
+    dns: Arc<dyn crate::aws::route53::Route53>,
     events: Box<dyn EventSink>,
     /// The progress display, when events go to one (a terminal, text output):
     /// prompts hide it while they ask.
@@ -159,7 +160,7 @@ async fn connect_region(g: &Global, fallback: Option<&str>) -> Result<Session> {
         Output::Json => Box::new(JsonReporter::new(std::io::stdout())),
     };
     let retry = g.retry_policy();
-    Ok(Session { ec2: Arc::new(SdkEc2::new(&config, retry)), elb: Arc::new(SdkElbv2::new(&config, retry)), ecs: Arc::new(crate::aws::ecs::SdkEcs::new(&config, retry)), events, progress, region, config, retry })
+    Ok(Session { ec2: Arc::new(SdkEc2::new(&config, retry)), elb: Arc::new(SdkElbv2::new(&config, retry)), ecs: Arc::new(crate::aws::ecs::SdkEcs::new(&config, retry)), dns: Arc::new(crate::aws::route53::SdkRoute53::new(&config, retry)), events, progress, region, config, retry })
 }
 
 async fn init(g: &Global, vpc: &str, out: Option<&Path>, name: Option<&str>, force: bool) -> Result<i32> {
@@ -169,7 +170,11 @@ async fn init(g: &Global, vpc: &str, out: Option<&Path>, name: Option<&str>, for
     let s = connect_region(g, None).await?;
     let found = s.ec2.find_vpcs(vpc).await.map_err(|e| Fail::new(exit::STEP_FAILED, e.to_string()))?;
     let (vpc_id, vpc_name) = one_vpc(vpc, found).map_err(|(message, help)| Fail::new(exit::USAGE, format!("{message} in {}: {help}", s.region)))?;
-    let mut net = s.aws().snapshot(&vpc_id, Scope::ALL.minus(Scope::ECS)).await.map_err(|e| Fail::new(exit::STEP_FAILED, e.to_string()))?;
+    let mut net = s.aws().snapshot(&vpc_id, Scope::ALL.minus(Scope::ECS).minus(Scope::DNS)).await.map_err(|e| Fail::new(exit::STEP_FAILED, e.to_string()))?;
+    match s.dns.zones().await {
+        Ok(zones) => net.dns_zones = zones,
+        Err(e) => eprintln!("warning: Route 53 not read ({e}): the runbook has no `dns_aaaa` step; add one for any name aliasing a load balancer"),
+    }
     // Without ECS read, the runbook has no redeploy step: say so, go on.
     if let Err(e) = read_ecs(s.ecs.as_ref(), &mut net).await {
         eprintln!("warning: ECS not read ({e}): the runbook has no `ecs_redeploy` step; add one for any service in the VPC");
@@ -245,7 +250,7 @@ fn step_fail(rb: &Runbook, step: &crate::runbook::StepId, e: StepError) -> Fail 
 
 impl Session {
     fn aws(&self) -> Aws<'_> {
-        Aws { ec2: self.ec2.as_ref(), elb: self.elb.as_ref(), ecs: self.ecs.as_ref() }
+        Aws { ec2: self.ec2.as_ref(), elb: self.elb.as_ref(), ecs: self.ecs.as_ref(), dns: self.dns.as_ref() }
     }
 
     /// Who answers the engine's questions: a person on this terminal, if
@@ -273,7 +278,16 @@ async fn read_ecs(ecs: &dyn crate::aws::ecs::Ecs, net: &mut crate::aws::Network)
 /// before it.
 async fn preflight(aws: Aws<'_>, ecs: &dyn crate::aws::ecs::Ecs, rb: &Runbook, vpc_id: &str) -> Result<crate::plan::Plan> {
     let needs_ecs = rb.steps.iter().any(|s| s.spec.step().scope().ecs);
-    let mut net = aws.snapshot(vpc_id, Scope::ALL.minus(Scope::ECS)).await.map_err(|e| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")))?;
+    let mut net = aws.snapshot(vpc_id, Scope::ALL.minus(Scope::ECS).minus(Scope::DNS)).await.map_err(|e| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")))?;
+    // Route 53 matters to runbooks that touch a load balancer or DNS.
+    let needs_dns = rb.steps.iter().any(|s| s.spec.step().scope().dns);
+    if needs_dns || rb.steps.iter().any(|s| s.spec.step().scope().load_balancers) {
+        match aws.dns.zones().await {
+            Ok(zones) => net.dns_zones = zones,
+            Err(e) if needs_dns => return Err(Fail::new(exit::STEP_FAILED, format!("{e}\na step changes DNS records, which needs Route 53 read; nothing was changed")).into()),
+            Err(e) => eprintln!("warning: Route 53 not read ({e}): the DNS findings were not checked"),
+        }
+    }
     let ecs_read = read_ecs(ecs, &mut net).await;
     if needs_ecs && let Err(e) = &ecs_read {
         return Err(Fail::new(exit::STEP_FAILED, format!("{e}\na step redeploys ECS services, which needs ECS read; nothing was changed")).into());
@@ -297,7 +311,7 @@ async fn plan(g: &Global, path: &Path, check_permissions: bool, iam_policy: bool
     let plan = preflight(s.aws(), s.ecs.as_ref(), &rb, &vpc_id).await?;
     let perms = if check_permissions {
         let dry = SdkEc2::dry_run(&s.config, s.retry);
-        Some(crate::preflight::permissions::rehearse(&plan, &dry, s.elb.as_ref(), s.ecs.as_ref(), &vpc_id).await)
+        Some(crate::preflight::permissions::rehearse(&plan, &dry, s.aws(), &vpc_id).await)
     } else {
         None
     };

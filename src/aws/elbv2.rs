@@ -175,6 +175,7 @@ impl Elbv2 for SdkElbv2 {
                 subnet_ids: lb.availability_zones().iter().filter_map(|z| z.subnet_id()).map(str::to_string).collect(),
                 security_groups: lb.security_groups().to_vec(),
                 dns_name: lb.dns_name().unwrap_or_default().to_string(),
+                canonical_zone_id: lb.canonical_hosted_zone_id().unwrap_or_default().to_string(),
             })
         });
         let mut out = fan_out(reads.collect()).await?;

@@ -11,6 +11,7 @@ mod memo;
 pub use memo::CURRENT_FOR;
 pub mod model;
 pub mod retry;
+pub mod route53;
 pub mod wait;
 
 use async_trait::async_trait;
@@ -149,6 +150,7 @@ pub struct Aws<'a> {
     pub ec2: &'a dyn Ec2,
     pub elb: &'a dyn Elbv2,
     pub ecs: &'a dyn ecs::Ecs,
+    pub dns: &'a dyn route53::Route53,
 }
 
 impl Aws<'_> {
@@ -180,7 +182,8 @@ impl Aws<'_> {
         let lbs = async { if scope.load_balancers { self.elb.load_balancers(vpc_id).await.map(Some) } else { Ok(None) } };
         let tgs = async { if scope.target_groups { self.elb.target_groups(vpc_id).await.map(Some) } else { Ok(None) } };
         let compute = async { if scope.compute { self.ec2.compute(vpc_id).await.map(Some) } else { Ok(None) } };
-        let (vpc, subnets, routes, groups, acls, lbs, tgs, compute) = tokio::try_join!(vpc, subnets, routes, groups, acls, lbs, tgs, compute)?;
+        let dns = async { if scope.dns { self.dns.zones().await.map(Some) } else { Ok(None) } };
+        let (vpc, subnets, routes, groups, acls, lbs, tgs, compute, dns) = tokio::try_join!(vpc, subnets, routes, groups, acls, lbs, tgs, compute, dns)?;
         if let Some(vpc) = vpc {
             net.vpc = vpc;
         }
@@ -197,6 +200,9 @@ impl Aws<'_> {
         }
         if let Some(a) = acls {
             net.network_acls = a;
+        }
+        if let Some(z) = dns {
+            net.dns_zones = z;
         }
         if let Some(lbs) = lbs {
             net.load_balancers = lbs;

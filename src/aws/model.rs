@@ -312,6 +312,8 @@ pub struct Network {
     pub ecs_services: Vec<super::ecs::EcsService>,
     /// The caller's effective `dualStackIPv6` ([`Scope::ecs`]).
     pub dual_stack_ipv6: Option<bool>,
+    /// The account's hosted zones with their A and AAAA records ([`Scope::dns`]).
+    pub dns_zones: Vec<super::route53::Zone>,
 }
 
 /// What the preflight knows of ECS.
@@ -390,6 +392,19 @@ impl Network {
     }
     pub fn ecs_service_mut(&mut self, arn: &str) -> Option<&mut super::ecs::EcsService> {
         self.ecs_services.iter_mut().find(|s| s.arn == arn)
+    }
+    /// A hosted zone by name or ID.
+    pub fn dns_zone(&self, zone: &str) -> Option<&super::route53::Zone> {
+        let id = super::route53::zone_id(zone);
+        let name = super::route53::normalize(zone);
+        self.dns_zones.iter().find(|z| z.id == id).or_else(|| self.dns_zones.iter().find(|z| z.name == name))
+    }
+    pub fn dns_zone_mut(&mut self, id: &str) -> Option<&mut super::route53::Zone> {
+        self.dns_zones.iter_mut().find(|z| z.id == id)
+    }
+    /// Every record aliasing the load balancer, in any zone: `(zone, record)`.
+    pub fn aliases_of<'a>(&'a self, lb: &'a LoadBalancer) -> impl Iterator<Item = (&'a super::route53::Zone, &'a super::route53::Record)> + 'a {
+        self.dns_zones.iter().flat_map(move |z| z.records.iter().filter(move |r| r.aliases(&lb.canonical_zone_id, &lb.dns_name)).map(move |r| (z, r)))
     }
     /// The ECS services that register their tasks in `tg_arn`.
     pub fn ecs_services_behind(&self, tg_arn: &str) -> impl Iterator<Item = &super::ecs::EcsService> + '_ {
@@ -480,6 +495,8 @@ pub struct LoadBalancer {
     pub subnet_ids: Vec<String>,
     pub security_groups: Vec<String>,
     pub dns_name: String,
+    /// The Route 53 zone of its DNS name: what an alias to it names.
+    pub canonical_zone_id: String,
     pub listeners: Vec<Listener>,
 }
 
@@ -606,6 +623,8 @@ pub struct Scope {
     /// ECS: the services with a subnet in the VPC, their deployments and
     /// running tasks, and the account setting `dualStackIPv6`.
     pub ecs: bool,
+    /// Route 53: the hosted zones and their A and AAAA records.
+    pub dns: bool,
 }
 
 impl Scope {
@@ -619,6 +638,7 @@ impl Scope {
         target_groups: false,
         compute: false,
         ecs: false,
+        dns: false,
     };
     pub const VPC: Scope = Scope { vpc: true, ..Scope::NONE };
     pub const SUBNETS: Scope = Scope { subnets: true, ..Scope::NONE };
@@ -633,6 +653,7 @@ impl Scope {
     pub const LOAD_BALANCING: Scope = Scope { load_balancers: true, target_groups: true, ..Scope::NONE };
     pub const COMPUTE: Scope = Scope { compute: true, ..Scope::NONE };
     pub const ECS: Scope = Scope { ecs: true, ..Scope::NONE };
+    pub const DNS: Scope = Scope { dns: true, ..Scope::NONE };
     pub const ALL: Scope = Scope {
         vpc: true,
         subnets: true,
@@ -643,6 +664,7 @@ impl Scope {
         target_groups: true,
         compute: true,
         ecs: true,
+        dns: true,
     };
 
     fn zip(self, other: Scope, f: impl Fn(bool, bool) -> bool) -> Scope {
@@ -656,6 +678,7 @@ impl Scope {
             target_groups: f(self.target_groups, other.target_groups),
             compute: f(self.compute, other.compute),
             ecs: f(self.ecs, other.ecs),
+            dns: f(self.dns, other.dns),
         }
     }
 

@@ -169,6 +169,7 @@ impl<'a> Engine<'a> {
             ec2: self.aws.ec2,
             elb: self.aws.elb,
             ecs: self.aws.ecs,
+            dns: self.aws.dns,
             events: self.events,
             step,
             vpc_id: &self.vpc_id,
@@ -766,6 +767,8 @@ impl<'a> Engine<'a> {
         let mut undone_keys = std::collections::HashSet::new();
         self.events.emit(Event::RollbackStarted { reason: reason.to_string(), changes: todo.len() });
         let mut net: Option<(StepId, String, Network)> = None;
+        // Until when resolvers may still answer a record the rollback withdrew.
+        let mut resolvers_until: Option<Instant> = None;
         let mut next = 0;
         while next < todo.len() {
             // Undos that wait long on distinct resources (one redeploy per
@@ -803,6 +806,15 @@ impl<'a> Engine<'a> {
                     work.push((c.clone(), c.clone()));
                 }
             }
+            if let Some(until) = resolvers_until.filter(|u| *u > Instant::now() && work.iter().any(|(_, t)| t.change.after_resolvers())) {
+                let left = until - Instant::now();
+                self.events.emit(Event::Waiting {
+                    step: first.step.to_string(),
+                    what: format!("resolvers to forget the withdrawn AAAA records (their TTL) before {}", work[0].1.change.describe().resource),
+                    deadline_secs: Some(left.as_secs().max(1)),
+                });
+                tokio::time::sleep(left).await;
+            }
             for (c, target) in &work {
                 self.events.emit(Event::UndoStarted { step: c.step.to_string(), seq: c.seq, change: target.change.describe() });
             }
@@ -815,6 +827,10 @@ impl<'a> Engine<'a> {
                 if let Err(error) = result {
                     failure.get_or_insert(Failure { step: c.step.clone(), error });
                     continue;
+                }
+                if let Some(keep) = target.change.resolvers_keep() {
+                    let until = Instant::now() + keep;
+                    resolvers_until = Some(resolvers_until.map_or(until, |u| u.max(until)));
                 }
                 self.record(Record::UndoDone { seq: c.seq })?;
                 self.undone += 1;

@@ -19,6 +19,7 @@
 
 pub mod compute;
 pub mod cost;
+pub mod dns;
 pub mod dns64;
 pub mod load_balancer;
 pub mod nacl;
@@ -86,6 +87,8 @@ pub const CATALOGUE: &[(&str, Severity, &str)] = &[
     (compute::ECS_NOT_REDEPLOYED, Severity::Warning, "ECS services with tasks in subnets that get IPv6 and no ecs_redeploy step"),
     (compute::ECS_BREAKER_OFF, Severity::Warning, "an ECS service redeployed without a deployment circuit breaker"),
     (routes::DEFAULT_ROUTE_ELSEWHERE, Severity::Error, "a ::/0 route that already points elsewhere"),
+    (dns::IPV4_CLIENTS, Severity::Error, "dualstack-without-public-ipv4 on a load balancer that A records still point at"),
+    (dns::A_WITHOUT_AAAA, Severity::Warning, "a dual-stack load balancer aliased by A records and no AAAA"),
     (nacl::BLOCKS_IPV6, Severity::Error, "a subnet that gets IPv6 behind a network ACL whose IPv4 allows have no IPv6 twin"),
     (nacl::ENTRY_LIMIT, Severity::Error, "network ACL twins that would pass the entries quota per direction"),
     (nacl::ICMP_NO_COUNTERPART, Severity::Warning, "ICMP network ACL entries with no ICMPv6 counterpart"),
@@ -116,6 +119,7 @@ pub fn at_end(live: &Network, end: &Network) -> Vec<Finding> {
     let mut out = Vec::new();
     out.extend(dns64::check(end));
     out.extend(nacl::at_end(end));
+    out.extend(dns::at_end(end));
     out.extend(compute::at_end(live, end));
     out
 }

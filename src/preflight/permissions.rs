@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 
-use crate::aws::{AwsError, Ec2, Elbv2};
+use crate::aws::{AwsError, Ec2};
 use crate::engine::events::{Event, EventSink};
 use crate::plan::Plan;
 use crate::runbook::Runbook;
@@ -54,6 +54,9 @@ pub const READS: &[&str] = &[
     "ecs:DescribeServices",
     "ecs:ListTasks",
     "ecs:DescribeTasks",
+    "route53:ListHostedZones",
+    "route53:ListResourceRecordSets",
+    "route53:GetChange",
 ];
 
 /// The IAM policy document for exactly the actions `rb` needs: its steps'
@@ -64,7 +67,7 @@ pub fn iam_policy(rb: &Runbook) -> serde_json::Value {
     writes.sort();
     writes.dedup();
     let mut statements = vec![serde_json::json!({ "Sid": "ReadState", "Effect": "Allow", "Action": READS, "Resource": "*" })];
-    for (sid, service) in [("Ec2Changes", "ec2:"), ("LoadBalancerChanges", "elasticloadbalancing:"), ("EcsChanges", "ecs:")] {
+    for (sid, service) in [("Ec2Changes", "ec2:"), ("LoadBalancerChanges", "elasticloadbalancing:"), ("EcsChanges", "ecs:"), ("DnsChanges", "route53:")] {
         let actions: Vec<&str> = writes.iter().copied().filter(|a| a.starts_with(service)).collect();
         if !actions.is_empty() {
             statements.push(serde_json::json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": "*" }));
@@ -113,7 +116,7 @@ fn classify(e: &AwsError) -> Verdict {
 
 /// Send each distinct EC2 call of `plan` once, through `dry_ec2` (a client
 /// whose mutating calls carry `DryRun`). ELBv2 calls are listed, not sent.
-pub async fn rehearse(plan: &Plan, dry_ec2: &dyn Ec2, elb: &dyn Elbv2, ecs: &dyn crate::aws::ecs::Ecs, vpc_id: &str) -> Vec<Permission> {
+pub async fn rehearse(plan: &Plan, dry_ec2: &dyn Ec2, aws: crate::aws::Aws<'_>, vpc_id: &str) -> Vec<Permission> {
     let mut out: Vec<Permission> = Vec::new();
     let waiter = crate::aws::wait::Waiter::default();
     for step in &plan.steps {
@@ -127,7 +130,7 @@ pub async fn rehearse(plan: &Plan, dry_ec2: &dyn Ec2, elb: &dyn Elbv2, ecs: &dyn
                 out.push(Permission { action: d.call.to_string(), example, verdict: Verdict::NoDryRun });
                 continue;
             }
-            let cx = StepCx { ec2: dry_ec2, elb, ecs, events: &Quiet, step: &step.step, vpc_id, run_id: "rehearsal", waiter: &waiter };
+            let cx = StepCx { ec2: dry_ec2, elb: aws.elb, ecs: aws.ecs, dns: aws.dns, events: &Quiet, step: &step.step, vpc_id, run_id: "rehearsal", waiter: &waiter };
             let verdict = match change.apply(&cx).await {
                 // A dry run never succeeds: AWS answers with an error either way.
                 Ok(_) => Verdict::Unchecked { reason: "AWS applied nothing and answered without DryRunOperation".into() },

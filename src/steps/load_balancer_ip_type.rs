@@ -131,6 +131,12 @@ impl super::ChangeKind for Change {
         Some(load_balancer_arn.clone())
     }
 
+    /// Back to ipv4 only once resolvers forgot the AAAA records the run
+    /// withdrew: until then IPv6 clients still come.
+    fn after_resolvers(&self) -> bool {
+        true
+    }
+
     fn undo_key(&self) -> Option<String> {
         let Change::SetIpAddressType { load_balancer_arn, .. } = self;
         Some(format!("ip-type {load_balancer_arn}"))

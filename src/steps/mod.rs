@@ -38,6 +38,7 @@ pub struct StepCx<'a> {
     pub ec2: &'a dyn Ec2,
     pub elb: &'a dyn Elbv2,
     pub ecs: &'a dyn crate::aws::ecs::Ecs,
+    pub dns: &'a dyn crate::aws::route53::Route53,
     pub events: &'a dyn EventSink,
     pub step: &'a StepId,
     pub vpc_id: &'a str,
@@ -163,6 +164,7 @@ pub struct Outcome {
 /// while an interface holds an address from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum UndoPhase {
+    Withdraw,
     Flags,
     Redeploy,
     /// What was deleted is recreated before the rest of the run is undone:
@@ -239,6 +241,16 @@ pub trait ChangeKind: Send + Sync {
     /// undo `other`, a change of another step of the run, for the undo to
     /// mean anything.
     fn undo_needs(&self, _other: &Change) -> bool {
+        false
+    }
+    /// How long after this change's undo resolvers may still answer what it
+    /// published (a DNS record's TTL).
+    fn resolvers_keep(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// Whether this change's undo must wait until resolvers forgot what the
+    /// run's withdrawn records published (the load balancer back to ipv4).
+    fn after_resolvers(&self) -> bool {
         false
     }
     /// Whether this change's undo waits long on its own resource (a
@@ -343,6 +355,7 @@ kinds! {
     load_balancer_ip_type => LoadBalancerIpType,
     target_group_ipv6 => TargetGroupIpv6,
     ecs_redeploy => EcsRedeploy,
+    dns_aaaa => DnsAaaa,
 }
 
 /// The one spec of a step that names exactly one kind.
@@ -404,6 +417,16 @@ impl Change {
     /// See [`ChangeKind::undo_needs`].
     pub fn undo_needs(&self, other: &Change) -> bool {
         self.kind().undo_needs(other)
+    }
+
+    /// See [`ChangeKind::resolvers_keep`].
+    pub fn resolvers_keep(&self) -> Option<std::time::Duration> {
+        self.kind().resolvers_keep()
+    }
+
+    /// See [`ChangeKind::after_resolvers`].
+    pub fn after_resolvers(&self) -> bool {
+        self.kind().after_resolvers()
     }
 
     /// See [`ChangeKind::undo_together`].

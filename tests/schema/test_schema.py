@@ -466,6 +466,8 @@ STRUCTS = [
     ("src/steps/target_group_ipv6.rs", "Raw", DEFS["target_group_ipv6"]),
     ("src/steps/ecs_redeploy.rs", "Raw", DEFS["ecs_redeploy"]),
     ("src/steps/network_acl_ipv6.rs", "Raw", DEFS["network_acl_ipv6"]),
+    ("src/steps/dns_aaaa.rs", "Raw", DEFS["dns_aaaa"]),
+    ("src/steps/dns_aaaa.rs", "RawRecord", DEFS["dns_record"]),
     ("src/health/mod.rs", "RawCheck", DEFS["check"]),
     ("src/health/gate.rs", "RawGate", DEFS["gate"]),
     ("src/health/gate.rs", "RawGate", DEFS["gate_defaults"]),
