@@ -278,6 +278,33 @@ impl AclEntry {
     }
 }
 
+/// Whether a direction of a (default) ACL holds only what AWS put there:
+/// rule 100 allowing all from `0.0.0.0/0` and the catch-all deny. AWS adds
+/// the IPv6 allows to such a direction when the VPC gets an IPv6 block.
+pub fn acl_direction_untouched(acl: &NetworkAcl, egress: bool) -> bool {
+    let mut entries: Vec<&AclEntry> = acl.entries.iter().filter(|e| e.egress == egress).collect();
+    entries.sort_by_key(|e| e.rule_number);
+    matches!(entries.as_slice(), [allow, deny]
+        if allow.rule_number == 100 && allow.action == "allow" && allow.protocol == "-1" && allow.cidr_v4.as_deref() == Some("0.0.0.0/0")
+        && deny.is_catch_all() && deny.cidr_v4.is_some())
+}
+
+/// The IPv6 entries AWS adds to a default ACL's direction: `101 allow ::/0`
+/// and the IPv6 catch-all deny, which it reports as rule 32768.
+pub fn default_ipv6_acl_entries(egress: bool) -> [AclEntry; 2] {
+    let entry = |rule_number, action: &str| AclEntry {
+        rule_number,
+        egress,
+        protocol: "-1".into(),
+        action: action.into(),
+        cidr_v4: None,
+        cidr_v6: Some("::/0".into()),
+        ports: None,
+        icmp: None,
+    };
+    [entry(101, "allow"), entry(32768, "deny")]
+}
+
 /// A network ACL of the VPC and the subnets it covers.
 #[derive(Clone, Debug, Serialize)]
 pub struct NetworkAcl {

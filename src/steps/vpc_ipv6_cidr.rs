@@ -168,6 +168,15 @@ impl super::ChangeKind for Change {
             _ => None,
         };
         net.vpc.ipv6_blocks.push(Ipv6Block { association_id: "(planned)".into(), cidr, state: AssocState::Planned });
+        // What AWS does by itself: the default network ACL gets IPv6 allows
+        // where a direction still holds only its own defaults.
+        for acl in net.network_acls.iter_mut().filter(|a| a.is_default) {
+            for egress in [false, true] {
+                if crate::aws::acl_direction_untouched(acl, egress) {
+                    acl.entries.extend(crate::aws::default_ipv6_acl_entries(egress));
+                }
+            }
+        }
     }
 
     async fn apply(&self, cx: &StepCx<'_>) -> Result<Outcome, StepError> {

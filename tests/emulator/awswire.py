@@ -19,6 +19,31 @@ from typing import Any, Callable
 # every other action is *mutating*.
 READ_PREFIXES = ("Describe", "Get", "List")
 
+# Route 53 speaks REST: its action is the method and the path
+# (``POST /2013-04-01/hostedzone/Z1/rrset`` is ChangeResourceRecordSets).
+_ROUTE53_ACTIONS = (
+    ("GET", ("hostedzone",), "ListHostedZones"),
+    ("POST", ("hostedzone",), "CreateHostedZone"),
+    ("GET", ("hostedzone", "*"), "GetHostedZone"),
+    ("DELETE", ("hostedzone", "*"), "DeleteHostedZone"),
+    ("GET", ("hostedzone", "*", "rrset"), "ListResourceRecordSets"),
+    ("POST", ("hostedzone", "*", "rrset"), "ChangeResourceRecordSets"),
+    ("GET", ("change", "*"), "GetChange"),
+    ("GET", ("hostedzonesbyname",), "ListHostedZonesByName"),
+)
+
+
+def rest_action(method: str, path: str) -> str | None:
+    """The Route 53 action of a REST request (``/2013-04-01/...``), or None."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    if len(parts) < 2 or parts[0] != "2013-04-01":
+        return None
+    parts = parts[1:]
+    for verb, shape, action in _ROUTE53_ACTIONS:
+        if verb == method and len(shape) == len(parts) and all(s in ("*", p) for s, p in zip(shape, parts)):
+            return action
+    return None
+
 
 def is_mutating(action: str | None) -> bool:
     """True for an action that may change state (not Describe*, Get*, List*)."""

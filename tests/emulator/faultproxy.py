@@ -166,7 +166,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from awswire import aws_error, is_mutating, reason_phrase, serve_until_signal  # noqa: E402
+from awswire import aws_error, is_mutating, reason_phrase, rest_action, serve_until_signal  # noqa: E402
 
 READY_LINE = "dualstack-faultproxy listening on http://{host}:{port}"
 CONTROL_PREFIX = "/_proxy"
@@ -226,9 +226,13 @@ NOT_FOUND = {
 # ---------------------------------------------------------------------------
 
 
-def classify(query: str, body: bytes, authorization: str = "", target: str = "") -> tuple[str, str | None]:
+def classify(query: str, body: bytes, authorization: str = "", target: str = "", method: str = "POST", path: str = "/") -> tuple[str, str | None]:
     """(service, Action) of an AWS request: the query protocol's ``Action``,
-    or for JSON protocols (ECS) the ``X-Amz-Target`` header's last part."""
+    for JSON protocols (ECS) the ``X-Amz-Target`` header's last part, for
+    Route 53's REST protocol the method and path."""
+    rest = rest_action(method, path)
+    if rest:
+        return "route53", rest
     params = parse_qs(query)
     if body and not target:
         params.update(parse_qs(body.decode("utf-8", "replace")))
@@ -749,7 +753,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
     def _aws_call(self, path: str, body: bytes) -> None:
         state = self.server.state
         query = path.split("?", 1)[1] if "?" in path else ""
-        service, action = classify(query, body, self.headers.get("Authorization", ""), self.headers.get("X-Amz-Target", ""))
+        service, action = classify(query, body, self.headers.get("Authorization", ""), self.headers.get("X-Amz-Target", ""), self.command, path)
         mutating = is_mutating(action)
         decision = state.decide(service, action, mutating, body)
         if self.server.verbose:

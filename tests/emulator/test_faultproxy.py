@@ -191,6 +191,10 @@ def test_classify_by_version() -> None:
     auth = "AWS4-HMAC-SHA256 Credential=AK/20240101/us-east-1/sqs/aws4_request, SignedHeaders=host"
     assert faultproxy.classify("Action=ListQueues", b"", auth) == ("sqs", "ListQueues")
     assert faultproxy.classify("", b"") == ("unknown", None)
+    # Route 53 is REST: the method and path name the action.
+    assert faultproxy.classify("", b"<xml/>", "", "", "POST", "/2013-04-01/hostedzone/Z1/rrset") == ("route53", "ChangeResourceRecordSets")
+    assert faultproxy.classify("", b"", "", "", "GET", "/2013-04-01/hostedzone/Z1/rrset?maxitems=100") == ("route53", "ListResourceRecordSets")
+    assert faultproxy.classify("", b"", "", "", "GET", "/2013-04-01/change/C1") == ("route53", "GetChange")
 
 
 def test_new_ids_are_those_absent_from_the_request() -> None:

@@ -217,7 +217,7 @@ impl Emulator {
             .as_array()
             .unwrap()
             .iter()
-            .map(|c| (c["action"].as_str().unwrap().to_string(), c["mutating"].as_bool().unwrap(), c["status"].as_u64().unwrap_or(0)))
+            .map(|c| (c["action"].as_str().unwrap_or("?").to_string(), c["mutating"].as_bool().unwrap_or(false), c["status"].as_u64().unwrap_or(0)))
             .collect()
     }
 
