@@ -88,6 +88,9 @@ pub enum Command {
         /// Overwrite FILE if it exists.
         #[arg(long)]
         force: bool,
+        /// The URL the site checks GET over IPv6 (your health endpoint) [default: the Route 53 name that aliases the load balancer, else its own DNS name].
+        #[arg(long, value_name = "URL")]
+        health_url: Option<String>,
     },
     /// Check a runbook offline: syntax, fields, ids, ordering.
     #[command(after_help = "Examples:\n  dualstack validate runbooks/redash.yaml")]

@@ -90,7 +90,7 @@ pub fn main(cli: Cli) -> i32 {
 async fn run(cli: Cli) -> Result<i32> {
     let g = &cli.global;
     match &cli.command {
-        Command::Init { vpc, out, name, force } => init(g, vpc, out.as_deref(), name.as_deref(), *force).await,
+        Command::Init { vpc, out, name, force, health_url } => init(g, vpc, out.as_deref(), name.as_deref(), *force, health_url.as_deref()).await,
         Command::Validate { runbook } => validate(runbook),
         Command::Plan { runbook, check_permissions, iam_policy } => plan(g, runbook, *check_permissions, *iam_policy).await,
         Command::Completions { shell } => {
@@ -163,7 +163,12 @@ async fn connect_region(g: &Global, fallback: Option<&str>) -> Result<Session> {
     Ok(Session { ec2: Arc::new(SdkEc2::new(&config, retry)), elb: Arc::new(SdkElbv2::new(&config, retry)), ecs: Arc::new(crate::aws::ecs::SdkEcs::new(&config, retry)), dns: Arc::new(crate::aws::route53::SdkRoute53::new(&config, retry)), events, progress, region, config, retry })
 }
 
-async fn init(g: &Global, vpc: &str, out: Option<&Path>, name: Option<&str>, force: bool) -> Result<i32> {
+async fn init(g: &Global, vpc: &str, out: Option<&Path>, name: Option<&str>, force: bool, health_url: Option<&str>) -> Result<i32> {
+    if let Some(u) = health_url
+        && !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+    {
+        return Err(Fail::new(exit::USAGE, format!("--health-url {u}: an http:// or https:// URL with a host")));
+    }
     if let Some(path) = out.filter(|p| p.exists() && !force) {
         return Err(Fail::new(exit::USAGE, format!("{} exists; pass --force to overwrite it", path.display())));
     }
@@ -184,7 +189,7 @@ async fn init(g: &Global, vpc: &str, out: Option<&Path>, name: Option<&str>, for
         Some(n) if n == vpc => n.clone(),
         _ => vpc_id.clone(),
     };
-    let text = crate::discover::runbook(&net, &crate::discover::Options { name: name.unwrap_or(&default_name), region: Some(&s.region), vpc: &vpc_ref });
+    let text = crate::discover::runbook(&net, &crate::discover::Options { name: name.unwrap_or(&default_name), region: Some(&s.region), vpc: &vpc_ref, health_url });
     // The same parser as `validate`: a runbook init writes must load.
     let shown = out.map_or_else(|| PathBuf::from("<stdout>"), Path::to_path_buf);
     let rb = runbook::parse(&shown, text.clone(), String::new()).map_err(|e| Fail::new(exit::STEP_FAILED, format!("the generated runbook does not validate (a bug):\n{e}\n{text}")))?;

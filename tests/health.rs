@@ -86,3 +86,59 @@ fn rollback_step_policy_undoes_only_the_failing_step() {
     assert!(after.iter().any(|l| l == "route public ::/0 -> igw"), "{after:#?}");
     assert!(!after.iter().any(|l| l.starts_with("sg ") && l.ends_with("::/0")), "{after:#?}");
 }
+
+/// A server on `[::1]` that answers 204 to every request and hands over
+/// what it was sent.
+fn recording_server() -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("[::1]:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn an_http_check_pinned_with_connect_to_keeps_the_urls_host_for_the_request() {
+    let emu = Emulator::start();
+    emu.seed_incident();
+    let (port, requests) = recording_server();
+    let ws = Workspace::new();
+    // The service's own name does not resolve here (no AAAA yet, say): the
+    // check goes to the pinned address and still asks for that name.
+    let text = |connect: &str| {
+        format!(
+            "version: 1\nname: pinned\nregion: ap-northeast-1\nvpc: redash\nchecks:\n  site-v6: {{ http: {{ url: \"http://redash.example.invalid/ping\", family: ipv6, expect_status: 204, timeout: 2s{connect} }} }}\ngate_defaults: {{ interval: 100ms, healthy_threshold: 1, unhealthy_threshold: 1, timeout: 10s }}\nsteps:\n  - id: site\n    health_gate: {{ checks: [site-v6] }}\n"
+        )
+    };
+    let rb = ws.runbook("pinned.yaml", &text(&format!(", connect_to: \"[::1]:{port}\"")));
+    let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let request = requests.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+    assert!(request.starts_with("GET /ping HTTP/1.1\r\n"), "{request}");
+    assert!(request.contains("\r\nHost: redash.example.invalid\r\n"), "{request}");
+    // Without the pin the name is resolved, and fails.
+    let rb = ws.runbook("unpinned.yaml", &text("").replace("name: pinned", "name: unpinned"));
+    let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("resolve redash.example.invalid"), "{}", stderr(&out));
+    // A malformed pin is refused at its position.
+    let rb = ws.runbook("bad.yaml", &text(", connect_to: \"::1:80\""));
+    let out = run(dualstack(&emu).args(["validate"]).arg(&rb));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("bad.yaml:6:124:") && stderr(&out).contains("in brackets"), "{}", stderr(&out));
+}

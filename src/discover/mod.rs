@@ -85,6 +85,8 @@ pub struct Options<'a> {
     pub region: Option<&'a str>,
     /// How the VPC was named on the command line.
     pub vpc: &'a str,
+    /// The site checks' URL (`--health-url`).
+    pub health_url: Option<&'a str>,
 }
 
 /// The runbook text for `net`.

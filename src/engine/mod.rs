@@ -499,7 +499,7 @@ impl<'a> Engine<'a> {
             checks: gate.checks.iter().map(|(n, _)| n.clone()).collect(),
             timeout_secs: gate.timing.deadline().as_secs(),
         });
-        let cx = HealthCx { elb: self.aws.elb, ecs: self.aws.ecs, workdir: self.workdir.clone() };
+        let cx = HealthCx { elb: self.aws.elb, ecs: self.aws.ecs, dns: self.aws.dns, workdir: self.workdir.clone() };
         let (journal, events, run) = (&mut self.journal, self.events, self.run_id.clone());
         let mut write_error = None;
         let result = gate

@@ -6,6 +6,18 @@
 //! The host is resolved here and only addresses of the family are tried, so
 //! the check proves the path over that family (DNS AAAA, routing, security
 //! groups, the server's listening socket). HTTPS uses the system's roots.
+//!
+//! `connect_to` pins where the check connects while the URL's host stays the
+//! Host header and the TLS name: `"[2001:db8::1]:443"` (or any `host:port`,
+//! resolved over the check's family), or `load_balancer`: the load balancer
+//! the URL's host is a Route 53 alias of, by its `dualstack.` name for IPv6
+//! (an ALB's plain DNS name has no AAAA). So a gate can test
+//! `https://redash.example.com/ping` through the ALB before the name's AAAA
+//! record exists.
+//!
+//! ```yaml
+//! site-v6: { http: { url: "https://redash.example.com/ping", family: ipv6, connect_to: load_balancer } }
+//! ```
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +40,8 @@ pub struct Raw {
     #[serde(default)]
     pub expect_status: Option<u16>,
     pub timeout: Option<String>,
+    /// `host:port`, `[v6]:port` or `load_balancer`.
+    pub connect_to: Option<String>,
 }
 
 fn ipv6() -> Family {
@@ -40,6 +54,35 @@ pub struct Http {
     pub family: Family,
     pub expect_status: u16,
     pub timeout: Duration,
+    pub connect_to: Option<ConnectTo>,
+}
+
+/// Where a check connects instead of the URL's host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnectTo {
+    /// A host (name or address) and port.
+    Address(String, u16),
+    /// The load balancer the URL's host aliases in Route 53.
+    LoadBalancer,
+}
+
+/// Parse `host:port`, `[v6]:port` or `load_balancer`.
+fn connect_to(text: &str) -> Result<ConnectTo, String> {
+    if text == "load_balancer" {
+        return Ok(ConnectTo::LoadBalancer);
+    }
+    let (host, port) = text.rsplit_once(':').ok_or("expected host:port, [IPv6]:port or load_balancer")?;
+    let port: u16 = port.parse().map_err(|_| format!("invalid port `{port}`"))?;
+    let bracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    let ok = match bracketed {
+        Some(h) => h.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => !host.is_empty() && !host.contains([':', '[', ']', '/']),
+    };
+    if !ok {
+        return Err(format!("invalid host `{host}` (an IPv6 address goes in brackets: [2001:db8::1]:443)"));
+    }
+    let host = bracketed.unwrap_or(host);
+    Ok(ConnectTo::Address(host.to_string(), port))
 }
 
 impl Raw {
@@ -56,7 +99,15 @@ impl Raw {
             }
         };
         let timeout = duration(cx, &format!("{path}.timeout"), self.timeout.as_deref(), Duration::from_secs(5))?;
-        Some(Http { url, family: self.family, expect_status: self.expect_status.unwrap_or(200), timeout })
+        let connect_to = match self.connect_to.as_deref().map(connect_to) {
+            None => None,
+            Some(Ok(c)) => Some(c),
+            Some(Err(e)) => {
+                cx.error(&format!("{path}.connect_to"), e).set_help("for example \"[2001:db8::1]:443\" or load_balancer");
+                return None;
+            }
+        };
+        Some(Http { url, family: self.family, expect_status: self.expect_status.unwrap_or(200), timeout, connect_to })
     }
 }
 
@@ -93,8 +144,8 @@ pub async fn connect(addrs: &[SocketAddr], timeout: Duration) -> Result<(TcpStre
 }
 
 impl Http {
-    pub async fn run(&self) -> (bool, String) {
-        match tokio::time::timeout(self.timeout, self.get()).await {
+    pub async fn run(&self, dns: &dyn crate::aws::route53::Route53) -> (bool, String) {
+        match tokio::time::timeout(self.timeout, self.get(dns)).await {
             Ok(Ok((status, addr))) => {
                 let ok = status == self.expect_status;
                 (ok, format!("GET {} via {addr}: HTTP {status}{}", self.url, if ok { "" } else { " (expected a different status)" }))
@@ -104,10 +155,39 @@ impl Http {
         }
     }
 
-    async fn get(&self) -> Result<(u16, SocketAddr), String> {
+    /// The addresses to try: the URL's host, or what `connect_to` names.
+    async fn targets(&self, dns: &dyn crate::aws::route53::Route53) -> Result<Vec<SocketAddr>, String> {
         let host = self.url.host().ok_or("no host")?;
         let port = self.url.port_or_known_default().ok_or("no port")?;
-        let addrs = resolve(&host, port, self.family).await?;
+        match &self.connect_to {
+            None => resolve(&host, port, self.family).await,
+            Some(ConnectTo::Address(h, p)) => {
+                let host = match h.parse::<std::net::IpAddr>() {
+                    Ok(std::net::IpAddr::V4(a)) => url::Host::Ipv4(a),
+                    Ok(std::net::IpAddr::V6(a)) => url::Host::Ipv6(a),
+                    Err(_) => url::Host::Domain(h.as_str()),
+                };
+                resolve(&host, *p, self.family).await
+            }
+            Some(ConnectTo::LoadBalancer) => {
+                let name = crate::aws::route53::normalize(self.url.host_str().unwrap_or_default());
+                let zones = dns.zones().await.map_err(|e| e.to_string())?;
+                let alias = zones
+                    .iter()
+                    .flat_map(|z| &z.records)
+                    .find(|r| r.name == name && r.kind == "A" && r.alias.is_some())
+                    .and_then(|r| r.alias.as_ref())
+                    .ok_or_else(|| format!("{name} has no A alias in Route 53: no load balancer to connect to"))?;
+                let base = alias.dns_name.strip_prefix("dualstack.").unwrap_or(&alias.dns_name);
+                // An ALB's plain name has A records only; `dualstack.` has both.
+                let target = if self.family == Family::Ipv4 { base.to_string() } else { format!("dualstack.{base}") };
+                resolve(&url::Host::Domain(target.as_str()), port, self.family).await
+            }
+        }
+    }
+
+    async fn get(&self, dns: &dyn crate::aws::route53::Route53) -> Result<(u16, SocketAddr), String> {
+        let addrs = self.targets(dns).await?;
         let (stream, addr) = connect(&addrs, self.timeout).await?;
         let host_header = match self.url.port() {
             Some(p) => format!("{}:{p}", self.url.host_str().unwrap_or_default()),

@@ -79,6 +79,7 @@ pub struct Observation {
 pub struct HealthCx<'a> {
     pub elb: &'a dyn Elbv2,
     pub ecs: &'a dyn crate::aws::ecs::Ecs,
+    pub dns: &'a dyn crate::aws::route53::Route53,
     /// Commands run here (the runbook's directory).
     pub workdir: PathBuf,
 }
@@ -87,7 +88,7 @@ impl Check {
     pub async fn run(&self, name: &str, cx: &HealthCx<'_>) -> Observation {
         let start = std::time::Instant::now();
         let (ok, detail) = match self {
-            Check::Http(c) => c.run().await,
+            Check::Http(c) => c.run(cx.dns).await,
             Check::Tcp(c) => c.run().await,
             Check::TargetHealth(c) => c.run(cx.elb).await,
             Check::EcsService(c) => c.run(cx.ecs, cx.elb).await,
