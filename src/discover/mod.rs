@@ -180,17 +180,37 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
         }
     }
     let tg_check = |arn: &str| tg_checks.iter().find(|(a, ..)| a == arn).map(|(_, name, _)| name.clone()).unwrap_or_default();
-    // The site over IPv6 through the load balancer's own name: over HTTP,
-    // because no certificate names `*.elb.amazonaws.com`.
-    let site_checks: Vec<(String, String, String, bool)> = lbs
+    // The site over IPv6: `--health-url`; else the service's own name (a
+    // Route 53 A alias of the load balancer), reached through the load
+    // balancer until its AAAA exists (`connect_to`); else the load
+    // balancer's own name over HTTP, because no certificate names
+    // `*.elb.amazonaws.com`. (load balancer, check, url, https, connect_to)
+    let site_checks: Vec<(String, String, String, bool, Option<String>)> = lbs
         .iter()
         .filter(|lb| lb.kind == "application" && lb.scheme == "internet-facing")
         .filter_map(|lb| {
-            let l = lb.listeners.iter().find(|l| l.protocol == "HTTP").or_else(|| lb.listeners.iter().find(|l| l.protocol == "HTTPS"))?;
+            let name = check_names.take(format!("{}-v6", slug(&lb.name)));
+            let alias = net.aliases_of(lb).find(|(_, r)| r.kind == "A").map(|(_, r)| r.name.clone());
+            if let Some(url) = opts.health_url {
+                // Through the load balancer when the URL's host is one of its names.
+                let host = url::Url::parse(url).ok().and_then(|u| u.host_str().map(crate::aws::route53::normalize));
+                let aliased = host.is_some_and(|h| net.aliases_of(lb).any(|(_, r)| r.kind == "A" && r.name == h));
+                return Some((lb.name.clone(), name, url.to_string(), url.starts_with("https:"), aliased.then(|| "load_balancer".to_string())));
+            }
+            let https_l = lb.listeners.iter().find(|l| l.protocol == "HTTPS");
+            let http_l = lb.listeners.iter().find(|l| l.protocol == "HTTP");
+            if let Some(host) = alias {
+                let l = https_l.or(http_l)?;
+                let https = l.protocol == "HTTPS";
+                let (scheme, default_port) = if https { ("https", 443) } else { ("http", 80) };
+                let port = if l.port == default_port { String::new() } else { format!(":{}", l.port) };
+                return Some((lb.name.clone(), name, format!("{scheme}://{host}{port}/"), https, Some("load_balancer".into())));
+            }
+            let l = http_l.or(https_l)?;
             let https = l.protocol == "HTTPS";
             let (scheme, default_port) = if https { ("https", 443) } else { ("http", 80) };
             let port = if l.port == default_port { String::new() } else { format!(":{}", l.port) };
-            Some((lb.name.clone(), check_names.take(format!("{}-v6", slug(&lb.name))), format!("{scheme}://{}{port}/", lb.dns_name), https))
+            Some((lb.name.clone(), name, format!("{scheme}://{}{port}/", lb.dns_name), https, None))
         })
         .collect();
     // One check per ECS service behind a load balancer: its deployment done
@@ -206,14 +226,21 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
         let _ = writeln!(y, "\n# Health measured over IPv6 gates every traffic change. Point the URLs at a");
         let _ = writeln!(y, "# path that exercises the application (and its database), not just a static page.");
         let _ = writeln!(y, "checks:");
-        for (lb, name, url, https) in &site_checks {
-            if *https {
+        for (lb, name, url, https, connect) in &site_checks {
+            if opts.health_url.is_some() {
+                let _ = writeln!(y, "  # The health URL you gave, over IPv6.");
+            } else if connect.is_some() {
+                let _ = writeln!(y, "  # {lb} is what the name below aliases: the check connects to {lb} (its dualstack.");
+                let _ = writeln!(y, "  # name over IPv6) and asks for the name, so it tests the users' path before the");
+                let _ = writeln!(y, "  # name has its AAAA. Point it at a path that needs the application, not a redirect.");
+            } else if *https {
                 let _ = writeln!(y, "  # {lb} listens on HTTPS only: its certificate will not name the load balancer's");
                 let _ = writeln!(y, "  # DNS name, so replace the host with one it names (your site's), or this gate fails.");
             } else {
                 let _ = writeln!(y, "  # {lb}'s DNS name gets AAAA records once it is dual-stack.");
             }
-            let _ = writeln!(y, "  {name}: {{ http: {{ url: {}, family: ipv6, expect_status: 200, timeout: 5s }} }}", scalar(url));
+            let pin = connect.as_deref().map(|c| format!(", connect_to: {c}")).unwrap_or_default();
+            let _ = writeln!(y, "  {name}: {{ http: {{ url: {}, family: ipv6, expect_status: 200, timeout: 5s{pin} }} }}", scalar(url));
         }
         for (_, name, group) in &tg_checks {
             let _ = writeln!(y, "  {name}: {{ target_health: {{ target_group: {} }} }}", scalar(group));
@@ -335,6 +362,35 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
         let _ = writeln!(y, "      mirror_open_ipv4: true");
     }
 
+    // 4b. Network ACLs of the subnets, which evaluate IPv6 on its own.
+    let mut acls: Vec<String> = Vec::new();
+    for acl in &net.network_acls {
+        if !net.subnets.iter().any(|s| net.network_acl_of(&s.id).is_some_and(|a| a.id == acl.id)) {
+            continue;
+        }
+        // What AWS adds by itself to a default ACL when the VPC gets a block.
+        let mut after = acl.clone();
+        if acl.is_default && net.vpc.ipv6_block().is_none() {
+            for egress in [false, true] {
+                if crate::aws::acl_direction_untouched(acl, egress) {
+                    after.entries.extend(crate::aws::default_ipv6_acl_entries(egress));
+                }
+            }
+        }
+        if !crate::steps::network_acl_ipv6::missing_twins(&after).is_empty() {
+            let names: Vec<Option<&str>> = net.network_acls.iter().map(|a| a.name.as_deref()).collect();
+            acls.push(reference(&acl.id, acl.name.as_deref(), &names));
+        }
+    }
+    if !acls.is_empty() {
+        let _ = writeln!(y, "\n  - id: {}", ids.take("network-acls".into()));
+        let _ = writeln!(y, "    # Network ACLs are stateless and evaluate IPv6 on its own: these allow traffic");
+        let _ = writeln!(y, "    # from 0.0.0.0/0 that has no ::/0 twin, so IPv6 clients would time out. AWS adds");
+        let _ = writeln!(y, "    # IPv6 allows only to a default ACL whose rules were never modified.");
+        let _ = writeln!(y, "    network_acl_ipv6:");
+        let _ = writeln!(y, "      network_acls: [{}]", acls.join(", "));
+    }
+
     // 5. Backends: running targets need an IPv6 address for the new groups.
     // Interfaces ECS manages (awsvpc tasks) are not ours to change: those
     // tasks get IPv6 when they are redeployed.
@@ -389,6 +445,20 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
             let _ = writeln!(y, "    gate: {{ checks: [{check}], bake: 30s }}");
         }
     }
+    // The DNS steps go last (below): collected here while the load
+    // balancers are at hand.
+    let dns_steps: Vec<(String, Vec<(String, String)>)> = lbs
+        .iter()
+        .filter(|lb| !udp(lb))
+        .map(|lb| {
+            let mut records: Vec<(String, String)> =
+                net.aliases_of(lb).filter(|(_, r)| r.kind == "A").map(|(z, r)| (z.name.clone(), r.name.clone())).collect();
+            records.sort();
+            records.dedup();
+            (lb.name.clone(), records)
+        })
+        .filter(|(_, r)| !r.is_empty())
+        .collect();
 
     // 7. ECS services: one redeploy step per cluster, after the network and
     // the load balancers (tasks get IPv6 only when they start).
@@ -439,6 +509,22 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
         }
         checks.push(tg_check(&groups[0].arn));
         let _ = writeln!(y, "    gate: {{ checks: [{}] }}", checks.join(", "));
+    }
+    // 9. DNS, last: IPv6 clients come only once the names have their AAAA.
+    for (lb, records) in &dns_steps {
+        let _ = writeln!(y, "\n  - id: {}", ids.take(format!("{}-dns", slug(lb))));
+        let _ = writeln!(y, "    # IPv6 clients learn an IPv6 address for these names only from an AAAA alias beside");
+        let _ = writeln!(y, "    # the A alias: published last, once the path is proven over IPv6; withdrawn first");
+        let _ = writeln!(y, "    # on rollback (resolvers keep it 60 s, so {lb} goes back to ipv4 after that).");
+        let _ = writeln!(y, "    dns_aaaa:");
+        let _ = writeln!(y, "      load_balancer: {}", scalar(lb));
+        let _ = writeln!(y, "      records:");
+        for (zone, name) in records {
+            let _ = writeln!(y, "        - {{ zone: {}, name: {} }}", scalar(zone), scalar(name));
+        }
+        if let Some((_, check, ..)) = site_checks.iter().find(|(name, ..)| name == lb) {
+            let _ = writeln!(y, "    gate: {{ checks: [{check}], bake: 60s }}");
+        }
     }
     for n in &notes {
         let _ = writeln!(y, "  # Left out: {n}.");
