@@ -137,6 +137,48 @@ fn ecs() -> Scenario {
     }
 }
 
+/// The network half, the ACL twins, the ALB and the AAAA alias.
+const USERS_RUNBOOK: &str = "version: 1
+name: redash-users
+region: ap-northeast-1
+vpc: redash
+steps:
+  - id: vpc-ipv6
+    vpc_ipv6_cidr: {}
+  - id: subnets
+    subnet_ipv6:
+      subnets:
+        - { subnet: public-1a, index: 1 }
+        - { subnet: public-1c, index: 2 }
+        - { subnet: public-1d, index: 3 }
+      assign_ipv6_on_creation: true
+  - id: network-acls
+    network_acl_ipv6:
+      network_acls: [public-acl]
+  - id: alb
+    load_balancer_ip_type: { load_balancer: redash, ip_address_type: dualstack }
+  - id: dns
+    dns_aaaa:
+      load_balancer: redash
+      records:
+        - { zone: example.com, name: redash.example.com }
+      withdraw_wait: 0s
+";
+
+fn users() -> Scenario {
+    Scenario {
+        seed: |emu| emu.seed_users()["vpc"].as_str().unwrap().to_string(),
+        file: "incident-users.yaml",
+        journal: "redash-users.journal.jsonl",
+        state: |emu, vpc| {
+            let mut out = emu.fingerprint(vpc);
+            out.extend(emu.acls_and_zones(vpc));
+            out
+        },
+        tagged: &[],
+    }
+}
+
 struct Reference {
     end: Vec<String>,
     applied: Vec<String>,
@@ -194,7 +236,14 @@ fn matrix(sc: Scenario, operation: &str, when: &str) {
     let emu = Emulator::start();
     let proxy = Proxy::start(&emu);
     let base = Workspace::new();
-    let (_app, rb0) = if sc.file == "incident-ecs.yaml" { (None, base.runbook(sc.file, ECS_RUNBOOK)) } else { let (app, rb) = cutover_runbook(&base); (Some(app), rb) };
+    let (_app, rb0) = match sc.file {
+        "incident-ecs.yaml" => (None, base.runbook(sc.file, ECS_RUNBOOK)),
+        "incident-users.yaml" => (None, base.runbook(sc.file, USERS_RUNBOOK)),
+        _ => {
+            let (app, rb) = cutover_runbook(&base);
+            (Some(app), rb)
+        }
+    };
     let reference = reference(&sc, &emu, &proxy, &rb0);
     let n = reference.applied.len();
     let only: Option<usize> = std::env::var("KILL_POINT").ok().and_then(|v| v.parse().ok());
@@ -272,4 +321,24 @@ fn ecs_rollback_after_a_kill_before_each_call() {
 #[test]
 fn ecs_rollback_after_a_kill_after_each_call() {
     matrix(ecs(), "rollback", "after");
+}
+
+#[test]
+fn users_path_resume_after_a_kill_before_each_call() {
+    matrix(users(), "resume", "before");
+}
+
+#[test]
+fn users_path_resume_after_a_kill_after_each_call() {
+    matrix(users(), "resume", "after");
+}
+
+#[test]
+fn users_path_rollback_after_a_kill_before_each_call() {
+    matrix(users(), "rollback", "before");
+}
+
+#[test]
+fn users_path_rollback_after_a_kill_after_each_call() {
+    matrix(users(), "rollback", "after");
 }

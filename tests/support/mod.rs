@@ -398,6 +398,65 @@ impl Emulator {
         })
     }
 
+    /// The incident's topology with its ALB, the custom network ACL
+    /// `public-acl` and the hosted zone `example.com` (`redash.example.com`
+    /// an A alias of the ALB).
+    pub fn seed_users(&self) -> Value {
+        let out = Command::new(python())
+            .arg(root().join("tests/fixtures/topology.py"))
+            .arg(&self.endpoint)
+            .args(["--region", REGION, "--load-balancer", "--nacl", "--zone"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "topology.py: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn route53(&self) -> aws_sdk_route53::Client {
+        let conf = aws_sdk_route53::Config::builder()
+            .behavior_version(aws_sdk_route53::config::BehaviorVersion::latest())
+            .region(aws_sdk_route53::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_route53::config::Credentials::new("testing", "testing", None, None, "test"))
+            .build();
+        aws_sdk_route53::Client::from_conf(conf)
+    }
+
+    /// The ACLs' entries and the zones' records, read with plain describe calls.
+    pub fn acls_and_zones(&self, vpc: &str) -> Vec<String> {
+        runtime().block_on(async {
+            let mut out = Vec::new();
+            let f = aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(vpc).build();
+            let acls = self.ec2().describe_network_acls().filters(f).send().await.unwrap();
+            for a in acls.network_acls() {
+                let name = a.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or(if a.is_default() == Some(true) { "default" } else { "?" });
+                for e in a.entries() {
+                    out.push(format!(
+                        "acl {name} {} {} {} {} {} {:?} {:?}",
+                        if e.egress() == Some(true) { "egress" } else { "ingress" },
+                        e.rule_number().unwrap_or_default(),
+                        e.rule_action().map(|r| r.as_str()).unwrap_or("?"),
+                        e.protocol().unwrap_or("?"),
+                        e.cidr_block().or(e.ipv6_cidr_block()).unwrap_or("?"),
+                        e.port_range().map(|p| (p.from(), p.to())),
+                        e.icmp_type_code().map(|i| (i.r#type(), i.code())),
+                    ));
+                }
+            }
+            let r53 = self.route53();
+            for z in r53.list_hosted_zones().send().await.unwrap().hosted_zones() {
+                let sets = r53.list_resource_record_sets().hosted_zone_id(z.id()).send().await.unwrap();
+                for r in sets.resource_record_sets() {
+                    let alias = r.alias_target().map(|a| format!("alias {} {} {}", a.hosted_zone_id(), a.dns_name(), a.evaluate_target_health())).unwrap_or_default();
+                    let values: Vec<&str> = r.resource_records().iter().map(|v| v.value()).collect();
+                    out.push(format!("record {} {} {:?} {alias} {values:?}", r.name(), r.r#type().as_str(), r.ttl()));
+                }
+            }
+            out.sort();
+            out
+        })
+    }
+
     /// Set what DescribeTargetHealth reports for every target of a group.
     pub fn target_health(&self, group: &str, state: &str) {
         let body = serde_json::json!({"target_group": group, "target": "*", "state": state});
