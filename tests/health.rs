@@ -130,7 +130,7 @@ fn an_http_check_pinned_with_connect_to_keeps_the_urls_host_for_the_request() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let request = requests.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
     assert!(request.starts_with("GET /ping HTTP/1.1\r\n"), "{request}");
-    assert!(request.contains("\r\nHost: redash.example.invalid\r\n"), "{request}");
+    assert!(request.to_ascii_lowercase().contains("\r\nhost: redash.example.invalid\r\n"), "{request}");
     // Without the pin the name is resolved, and fails.
     let rb = ws.runbook("unpinned.yaml", &text("").replace("name: pinned", "name: unpinned"));
     let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb));

@@ -5,7 +5,8 @@
 //! ```
 //! The host is resolved here and only addresses of the family are tried, so
 //! the check proves the path over that family (DNS AAAA, routing, security
-//! groups, the server's listening socket). HTTPS uses the system's roots.
+//! groups, the server's listening socket). HTTPS uses the system's roots;
+//! the request itself is hyper's HTTP/1.1 client over that connection.
 //!
 //! `connect_to` pins where the check connects while the URL's host stays the
 //! Host header and the TLS name: `"[2001:db8::1]:443"` (or any `host:port`,
@@ -24,7 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use url::Url;
 
@@ -194,38 +194,40 @@ impl Http {
             None => self.url.host_str().unwrap_or_default().to_string(),
         };
         let path = &self.url[url::Position::BeforePath..url::Position::AfterQuery];
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: dualstack-health\r\nAccept: */*\r\nConnection: close\r\n\r\n");
+        let request = http::Request::get(if path.is_empty() { "/" } else { path })
+            .header(http::header::HOST, host_header)
+            .header(http::header::USER_AGENT, "dualstack-health")
+            .header(http::header::ACCEPT, "*/*")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .map_err(|e| format!("request: {e}"))?;
         let status = if self.url.scheme() == "https" {
             let tls = tls_connector()?;
             let name = rustls::pki_types::ServerName::try_from(self.url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_string())
                 .map_err(|e| format!("TLS server name: {e}"))?;
             let stream = tls.connect(name, stream).await.map_err(|e| format!("TLS with {addr}: {e}"))?;
-            exchange(stream, &request).await?
+            exchange(stream, request).await?
         } else {
-            exchange(stream, &request).await?
+            exchange(stream, request).await?
         };
         Ok((status, addr))
     }
 }
 
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, request: &str) -> Result<u16, String> {
-    s.write_all(request.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
-    let mut buf = Vec::with_capacity(256);
-    let mut chunk = [0u8; 256];
-    // The status line is all we need.
-    while !buf.windows(2).any(|w| w == b"\r\n") && buf.len() < 8192 {
-        let n = s.read(&mut chunk).await.map_err(|e| format!("receive: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let line = String::from_utf8_lossy(&buf);
-    let line = line.lines().next().unwrap_or("");
-    let mut parts = line.split_whitespace();
-    match (parts.next(), parts.next().and_then(|c| c.parse().ok())) {
-        (Some(v), Some(code)) if v.starts_with("HTTP/") => Ok(code),
-        _ => Err(if line.is_empty() { "connection closed without an answer".into() } else { format!("not an HTTP answer: {line:?}") }),
+/// One HTTP/1.1 request over an open connection, with hyper's client: the
+/// status code is all a check needs.
+async fn exchange<S>(stream: S, request: http::Request<http_body_util::Empty<bytes::Bytes>>) -> Result<u16, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| format!("HTTP: {e}"))?;
+    // The connection is driven beside the request; it ends with it.
+    let driver = tokio::spawn(conn);
+    let result = sender.send_request(request).await;
+    driver.abort();
+    match result {
+        Ok(response) => Ok(response.status().as_u16()),
+        Err(e) if e.is_incomplete_message() => Err("connection closed without an answer".into()),
+        Err(e) => Err(format!("HTTP: {e}")),
     }
 }
 
