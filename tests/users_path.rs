@@ -65,7 +65,8 @@ fn the_acl_gets_its_twins_the_name_its_aaaa_and_rollback_restores_both_exactly()
         let (a, b) = text.split_once(from).unwrap();
         format!("{a}{}", &b[b.find(to).unwrap()..])
     };
-    let without = ws.runbook("without.yaml", &cut("  - id: network-acls", "  - id: alb"));
+    let without = cut("  - id: network-acls", "  - id: alb");
+    let without = ws.runbook("without.yaml", &without[..without.find("  - id: dns").unwrap()]);
     let out = run(dualstack(&emu).args(["check"]).arg(&without));
     assert_eq!(code(&out), 7, "{}", stdout(&out));
     assert!(stdout(&out).contains("error [nacl-blocks-ipv6]") && stdout(&out).contains("public-acl"), "{}", stdout(&out));
@@ -157,6 +158,7 @@ fn a_gate_failing_after_the_dns_step_withdraws_the_aaaa_before_the_load_balancer
 fn bad_references_exit_2_with_their_position() {
     let emu = Emulator::start();
     seed(&emu);
+    emu.clear_calls();
     let ws = Workspace::new();
     let (_app, port) = App::gunicorn("[::]");
     let text = std::fs::read_to_string(runbook(&ws, port, "1s")).unwrap();
@@ -179,5 +181,5 @@ fn bad_references_exit_2_with_their_position() {
     let out = run(dualstack(&emu).args(["plan"]).arg(&rb));
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(stderr(&out).contains("is ipv4 at this point of the runbook"), "{}", stderr(&out));
-    assert!(emu.mutating_calls().iter().all(|c| !c.contains("NetworkAcl") && c != "ChangeResourceRecordSets"));
+    assert!(emu.mutating_calls().is_empty(), "{:?}", emu.mutating_calls());
 }

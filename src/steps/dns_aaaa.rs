@@ -90,8 +90,8 @@ impl Spec {
             .iter()
             .enumerate()
             .map(|(i, r)| RecordRef {
-                zone: cx.reference(&format!("{path}.records.{i}.zone"), &r.zone),
-                name: cx.reference(&format!("{path}.records.{i}.name"), &r.name),
+                zone: cx.reference(&format!("{path}.records[{i}].zone"), &r.zone),
+                name: cx.reference(&format!("{path}.records[{i}].name"), &r.name),
                 replace: r.replace,
             })
             .collect();

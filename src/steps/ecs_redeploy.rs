@@ -78,7 +78,7 @@ impl Spec {
         }
         let mut services = Vec::new();
         for (i, s) in raw.services.iter().enumerate() {
-            let p = format!("{path}.services.{i}");
+            let p = format!("{path}.services[{i}]");
             if raw.services[..i].contains(s) {
                 cx.error(&p, format!("service `{s}` is listed twice")).set_help("each service is redeployed once");
                 return None;

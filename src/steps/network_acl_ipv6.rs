@@ -29,9 +29,10 @@ use super::{resolve, Description, Outcome, Step, StepCx, StepError};
 use crate::aws::{label, AclEntry, Network, NetworkAcl, Scope};
 use crate::runbook::{Pos, Ref, ValidateCx};
 
-/// Entries per direction and IP family that AWS allows by default (its
-/// catch-all deny aside): Service Quotas "Rules per network ACL", raisable
-/// to 40. The tool does not read Service Quotas: above this, it refuses.
+/// Entries per direction and IP family that AWS allows by default, its own
+/// catch-all deny included (Service Quotas "Rules per network ACL",
+/// raisable to 40). The tool does not read Service Quotas: above this, it
+/// refuses.
 pub const DEFAULT_ENTRY_QUOTA: usize = 20;
 
 /// The highest rule number a call can set.
@@ -68,7 +69,7 @@ impl Spec {
             return None;
         }
         Some(Spec {
-            acls: raw.network_acls.iter().enumerate().map(|(i, a)| cx.reference(&format!("{path}.network_acls.{i}"), a)).collect(),
+            acls: raw.network_acls.iter().enumerate().map(|(i, a)| cx.reference(&format!("{path}.network_acls[{i}]"), a)).collect(),
             mirror_open_ipv4: raw.mirror_open_ipv4,
             at: cx.at(path),
         })
@@ -152,9 +153,11 @@ pub fn missing_twins(acl: &NetworkAcl) -> Vec<AclEntry> {
     out
 }
 
-/// IPv6 entries per direction `acl` would hold with `adding` (the catch-all aside).
+/// IPv6 entries per direction `acl` would hold with `adding`, counted as
+/// the quota counts them: with the IPv6 catch-all deny, which every ACL has
+/// once its VPC has an IPv6 block.
 pub fn ipv6_entries_after(acl: &NetworkAcl, adding: &[AclEntry], egress: bool) -> usize {
-    acl.entries.iter().chain(adding).filter(|e| e.egress == egress && e.cidr_v6.is_some() && !e.is_catch_all()).count()
+    1 + acl.entries.iter().chain(adding).filter(|e| e.egress == egress && e.cidr_v6.is_some() && !e.is_catch_all()).count()
 }
 
 impl Step for Spec {

@@ -19,6 +19,7 @@ Usage::
                                       [--ecs-start-seconds S] [--ecs-health-seconds S]
                                       [--ecs-fail-seconds S] [--ecs-stop-seconds S]
                                       [--ecs-eni-linger-seconds S] [--ecs-retry-seconds S]
+                                      [--nacl-entry-quota N] [--change-pending-reads N]
                                       [--verbose]
 
 ``--port 0`` picks a free port. Once the socket accepts connections, exactly one
@@ -263,6 +264,104 @@ m. ECS (Fargate ``awsvpc`` tasks and ``ECS``-controller services), modelled in
      refuses new deployments on CODE_DEPLOY / EXTERNAL services.
    The model advances lazily: before every EC2, ELBv2 or ECS request, with
    requests handed to moto one at a time (a lock) in corrected mode.
+n. Network ACLs, Route 53 and ELBv2 hosted zones, modelled in
+   ``dns_nacl_model.py`` (its module docstring has the details and every
+   simplification). All errors below are HTTP 400 unless said otherwise.
+   - Default entries. A VPC that gets an IPv6 block (CreateVpc with
+     AmazonProvidedIpv6CidrBlock, AssociateVpcCidrBlock) adds to its
+     *default* ACL, in each direction whose entries no Create/Replace/
+     DeleteNetworkAclEntry ever modified, ``101 allow all ::/0`` and the IPv6
+     ``*`` deny (reported as rule 32768, ``::/0``), as the VPC User Guide's
+     "Default network ACL" documents; a default ACL of a VPC created with a
+     block starts with both families' defaults. Every ACL has its ``*`` denies
+     (32767 ``0.0.0.0/0``, and 32768 ``::/0`` once the VPC has IPv6); custom
+     ACLs never get an allow. moto: no IPv6 entry ever, custom ACLs without
+     any entry.
+   - Rendering (DescribeNetworkAcls, CreateNetworkAcl): ``IcmpTypeCode``
+     ``{Code, Type}`` of ICMP (1) and ICMPv6 (58) entries (moto reads the
+     wrong parameter names and drops it), ``Protocol`` as the number string
+     (``tcp`` is stored ``6``; moto keeps the name), CIDR blocks canonical,
+     entries egress first then by rule number; filters ``entry.ipv6-cidr``,
+     ``entry.icmp.*``, ``entry.port-range.*``. Already AWS-like in moto:
+     ``Ipv6CidrBlock`` without ``CidrBlock`` for IPv6 entries, ``PortRange``,
+     ``RuleAction``, ``Egress``, ``RuleNumber``, ``Associations[].SubnetId``,
+     ``IsDefault``.
+   - DeleteNetworkAclEntry and ReplaceNetworkAclEntry of a rule number that
+     the direction lacks answer ``InvalidNetworkAclEntry.NotFound`` (moto: an
+     HTML 500, StopIteration). CreateNetworkAclEntry of a number the direction
+     has (IPv4 and IPv6 share one number space per direction) answers
+     ``NetworkAclEntryAlreadyExists`` -- already so in moto.
+   - Entries: RuleNumber outside 1-32766 -> ``InvalidParameterValue`` (so the
+     ``*`` entries cannot be touched); CidrBlock and Ipv6CidrBlock together
+     -> ``InvalidParameterCombination``, neither -> ``MissingParameter``;
+     protocol 1 or 58 without IcmpTypeCode -> ``MissingParameter`` "The
+     request must contain the parameter icmpTypeCode.type" (AWS's answer as
+     its users report it); an invalid CIDR block or protocol ->
+     ``InvalidParameterValue``. moto accepts all of them. The messages are
+     ours but for icmpTypeCode's.
+   - Quota (Amazon VPC quotas, "Rules per network ACL": 20, raisable to 40,
+     per direction and "enforced separately for IPv4 rules and IPv6 rules
+     ... This quota includes the default deny rules"): a direction may hold
+     per family its entries numbered 1-32766 plus its ``*`` deny up to the
+     quota -- 19 user entries by default; the next CreateNetworkAclEntry
+     answers ``NetworkAclEntryLimitExceeded``. Settable through
+     ``/_emulator/nacl-config`` (``--nacl-entry-quota``, default 20). moto has
+     no quota.
+   - ELBv2 ``CanonicalHostedZoneId`` is the zone AWS publishes for the load
+     balancer's region and type (moto: ``Z2P70J7EXAMPLE`` for all). Source:
+     AWS General Reference, "Elastic Load Balancing endpoints and quotas"
+     (``dns_nacl_model.ELB_HOSTED_ZONES`` has 20 regions), for example::
+
+         region           application      network
+         us-east-1        Z35SXDOTRQ7X7K   Z26RNL4JYFTOTI
+         us-west-2        Z1H1FL5HABSF5    Z18D5FSROUN65G
+         eu-west-1        Z32O12XQLNTSW2   Z2IFOLAFXWLO4F
+         ap-northeast-1   Z14GRHDCWA56QT   Z31USIVHYNEOWT
+
+     Another region or type (gateway) gets a deterministic ``Z`` + 13
+     characters of a hash of both (not AWS's). DNSName is moto's
+     ``NAME-1.REGION.elb.amazonaws.com``, AWS's shape for an application
+     load balancer (``NAME-1234567890.REGION.elb.amazonaws.com``); kept.
+   - Route 53 names (zones, records, alias DNS names) are stored and
+     returned lower case with a trailing dot (AWS: "Route 53 stores
+     alphabetic characters as lowercase letters"; ``*`` as ``\052``); moto
+     keeps the case, so a zone created as ``Example.com`` refuses
+     ``www.example.com``. A new zone's NS values end in a dot and its SOA
+     value is a string (moto renders a Python dict repr).
+   - ChangeResourceRecordSets, as one transaction (an error applies none of
+     the batch), records keyed by (name, type, SetIdentifier):
+     CREATE of an existing record -> ``InvalidChangeBatch`` "Tried to create
+     resource record set [name='N', type='T'] but it already exists" (moto
+     only catches a CREATE identical to an earlier one: it stores duplicates);
+     DELETE of a missing record -> ``InvalidChangeBatch`` "... but it was not
+     found"; DELETE whose TTL, values, alias target or routing fields
+     (Weight, Region, Failover, GeoLocation, MultiValueAnswer, HealthCheckId)
+     differ -> ``InvalidChangeBatch`` "Tried to delete resource record set
+     [name='N', type='T'] but the values provided do not match the current
+     values" (moto answers InvalidInput, or deletes an alias anyway); TTL (or
+     ResourceRecords) with an AliasTarget -> ``InvalidInput`` "Invalid
+     request: Expected exactly one of [AliasTarget, all of [TTL, and
+     ResourceRecords], or TrafficPolicyInstanceId], but found more than one
+     in Change with [...]" (moto accepts it); an alias whose DNSName (with or
+     without ``dualstack.``, any case, trailing dot optional) is an ELBv2 load
+     balancer's of the account and whose HostedZoneId is not that load
+     balancer's CanonicalHostedZoneId -> ``InvalidChangeBatch`` "Tried to
+     create an alias that targets D, type T in zone Z, but the alias target
+     name does not lie within the target zone" (moto accepts it). Other alias
+     targets are accepted unchecked.
+   - Changes. ChangeResourceRecordSets (and CreateHostedZone,
+     DeleteHostedZone, Associate/DisassociateVPCWithHostedZone) answer a new
+     change ``/change/C...`` with Status ``PENDING``; GetChange reports it
+     ``PENDING`` in its first N reads, then ``INSYNC`` (N =
+     ``pending_change_reads``, ``--change-pending-reads``, default 1,
+     settable through ``/_emulator/dns-config``). GetChange of an ID never
+     issued -> ``NoSuchChange`` (HTTP 404). moto: INSYNC at once, one fixed
+     ID per call type, any ID found.
+   - Checked and already AWS-like in moto (no correction): ListResourceRecordSets
+     renders an alias record's ``AliasTarget`` (HostedZoneId, DNSName,
+     EvaluateTargetHealth) without TTL and ``SetIdentifier``/``Weight`` when
+     given, orders records by name with the labels reversed, then type; a
+     record outside the zone is ``InvalidChangeBatch``.
 
 Control API (JSON; paths under ``/_emulator/``; handled by a WSGI middleware
 before moto sees the request; available in pristine mode too)
@@ -373,9 +472,12 @@ with ``"dry_run": true`` the dry runs only; a denied call counts for none.
     call log, faults, hold (a held request is released), target health
     overrides, denied actions, associating reads and initial health reads
     back to the command-line values (read counters live on moto's resources
-    and go with them), and the ECS model (correction m): its tasks,
+    and go with them), the ECS model (correction m): its tasks,
     services' deployments, account settings, forced failures and timings
-    (back to the command-line values).
+    (back to the command-line values), and correction n's Route 53 changes,
+    network ACL quota and pending change reads (back to the command-line
+    values; the ACLs' modified directions live on moto's ACLs and go with
+    them).
 ``GET/POST /_emulator/ecs-tasks``
     Body ``{"service": "redash-server", "fail": "always"}``: the fate of the
     tasks launched from then on by the services of that name (any cluster):
@@ -396,6 +498,17 @@ with ``"dry_run": true`` the dry runs only; a denied call counts for none.
     happens next (a task already launched keeps its times). Kept apart from
     ``/_emulator/config``, whose answer is fixed.
     The two ECS endpoints answer 409 with ``--pristine`` (no ECS model).
+``GET/POST /_emulator/nacl-config``
+    ``{"entry_quota": 20}`` reads/changes correction n's network ACL quota:
+    entries per ACL, direction and IP family, the ``*`` deny included
+    (``--nacl-entry-quota``; an integer >= 1). It applies to the next
+    CreateNetworkAclEntry; entries beyond it stay.
+``GET/POST /_emulator/dns-config``
+    ``{"pending_change_reads": 1}`` reads/changes how many GetChange reads
+    show a Route 53 change PENDING (``--change-pending-reads``; >= 0). A
+    change keeps the count it was issued with.
+    Both answer 409 with ``--pristine`` and 400 for an unknown key or a bad
+    value; kept apart from ``/_emulator/config``, whose answer is fixed.
 """
 
 from __future__ import annotations
@@ -413,7 +526,7 @@ import threading
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
-from awswire import aws_error, is_mutating, reason_phrase, serve_until_signal
+from awswire import aws_error, is_mutating, reason_phrase, rest_action, serve_until_signal
 
 READY_LINE = "dualstack-emulator listening on http://{host}:{port}"
 
@@ -474,6 +587,10 @@ class EmulatorState:
         self.moto_lock = threading.RLock()
         self.ecs_timings: dict[str, float] = {}  # command-line ECS timings (correction m)
         self.ecs: Any = None  # the ECS model (ecs_model.EcsModel), corrected mode only
+        # Command-line network ACL quota and Route 53 pending reads (correction n).
+        self.nacl_entry_quota = 20
+        self.change_pending_reads = 1
+        self.dns_nacl: Any = None  # dns_nacl_model.DnsNaclModel, corrected mode only
 
     def release_hold(self) -> None:
         with self.lock:
@@ -1077,6 +1194,13 @@ def apply_corrections() -> None:
 
     STATE.ecs = ecs_model.install(STATE, TARGET_API, CALLER_ARN, associated_ipv6_blocks)
     STATE.ecs.set_default_timings(STATE.ecs_timings)
+
+    # ---- n: network ACLs, Route 53, ELBv2 hosted zones (dns_nacl_model.py) ----
+    # Installed last: it wraps VPC.associate_vpc_cidr_block as corrected above.
+    import dns_nacl_model
+
+    STATE.dns_nacl = dns_nacl_model.install(STATE)
+    STATE.dns_nacl.set_defaults(STATE.nacl_entry_quota, STATE.change_pending_reads)
 
 
 # ---------------------------------------------------------------------------
@@ -1787,6 +1911,10 @@ def classify(environ: dict[str, Any], body: bytes) -> tuple[str, str | None]:
         host_match = _HOST_SERVICE.match(environ.get("HTTP_HOST", ""))
         if host_match:
             service = host_match.group(1)
+    # Route 53 speaks REST: the method and path name the action.
+    rest = rest_action(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
+    if rest:
+        return "route53", rest
     action = request_params(environ, body).get("Action", [None])[0]
     if action is None:
         # JSON protocols (ECS) name the action in a header:
@@ -2013,6 +2141,10 @@ class ControlMiddleware:
             ("POST", "/_emulator/ecs-tasks"): lambda: self.state.ecs.set_fail_mode(payload),
             ("GET", "/_emulator/ecs-config"): lambda: self.state.ecs.set_timings({}),
             ("POST", "/_emulator/ecs-config"): lambda: self.state.ecs.set_timings(payload),
+            ("GET", "/_emulator/nacl-config"): lambda: self.state.dns_nacl.nacl_config({}),
+            ("POST", "/_emulator/nacl-config"): lambda: self.state.dns_nacl.nacl_config(payload),
+            ("GET", "/_emulator/dns-config"): lambda: self.state.dns_nacl.dns_config({}),
+            ("POST", "/_emulator/dns-config"): lambda: self.state.dns_nacl.dns_config(payload),
             ("POST", "/_emulator/reset"): self._reset,
         }
         handler = routes.get((method, path))
@@ -2024,6 +2156,8 @@ class ControlMiddleware:
             return 409, {"error": "target health overrides need the corrected emulator (not --pristine)"}
         if path.startswith("/_emulator/ecs-") and self.state.ecs is None:
             return 409, {"error": "the ECS model needs the corrected emulator (not --pristine)"}
+        if path in ("/_emulator/nacl-config", "/_emulator/dns-config") and self.state.dns_nacl is None:
+            return 409, {"error": "correction n needs the corrected emulator (not --pristine)"}
         return 200, handler()
 
     def _calls(self) -> list[dict[str, Any]]:
@@ -2203,6 +2337,8 @@ class ControlMiddleware:
             moto_api_backend.reset()  # what POST /moto-api/reset does
             if self.state.ecs is not None:
                 self.state.ecs.reset()
+            if self.state.dns_nacl is not None:
+                self.state.dns_nacl.reset()  # Route 53 changes, quota and pending reads (n)
         return {"ok": True}
 
 
@@ -2248,6 +2384,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="DescribeTargetHealth reads that show a new target as initial (default 1)",
     )
+    parser.add_argument(
+        "--nacl-entry-quota",
+        type=int,
+        default=20,
+        metavar="N",
+        help="network ACL entries per direction and IP family, the * deny included (default 20; correction n)",
+    )
+    parser.add_argument(
+        "--change-pending-reads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="GetChange reads that still show a Route 53 change PENDING (default 1; correction n)",
+    )
     for name, default in ECS_TIMING_FLAGS.items():
         parser.add_argument(
             "--ecs-" + name.replace("_", "-"),
@@ -2265,6 +2415,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--associating-reads must be >= 0")
     if args.initial_health_reads < 0:
         parser.error("--initial-health-reads must be >= 0")
+    if args.nacl_entry_quota < 1:
+        parser.error("--nacl-entry-quota must be >= 1")
+    if args.change_pending_reads < 0:
+        parser.error("--change-pending-reads must be >= 0")
     return args
 
 
@@ -2280,6 +2434,8 @@ def main(argv: list[str] | None = None) -> int:
     STATE.default_associating_reads = STATE.associating_reads = args.associating_reads
     STATE.default_initial_health_reads = STATE.initial_health_reads = args.initial_health_reads
     STATE.ecs_timings = {name: getattr(args, "ecs_" + name) for name in ECS_TIMING_FLAGS}
+    STATE.nacl_entry_quota = args.nacl_entry_quota
+    STATE.change_pending_reads = args.change_pending_reads
     if not args.pristine:
         apply_corrections()
         ec2_actions_without_dry_run()  # load the EC2 model before serving

@@ -422,7 +422,11 @@ impl Emulator {
         aws_sdk_route53::Client::from_conf(conf)
     }
 
-    /// The ACLs' entries and the zones' records, read with plain describe calls.
+    /// The ACLs' entries and the zones' records, read with plain describe
+    /// calls. Left out: the IPv6 entries AWS adds by itself once the VPC has
+    /// an IPv6 block (the IPv6 catch-all deny, rule 32768, on every ACL, and
+    /// `101 allow ::/0` on a default ACL's untouched direction): they are
+    /// AWS's, not a run's, and stay when the block goes.
     pub fn acls_and_zones(&self, vpc: &str) -> Vec<String> {
         runtime().block_on(async {
             let mut out = Vec::new();
@@ -431,6 +435,10 @@ impl Emulator {
             for a in acls.network_acls() {
                 let name = a.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or(if a.is_default() == Some(true) { "default" } else { "?" });
                 for e in a.entries() {
+                    let v6 = e.ipv6_cidr_block().is_some();
+                    if v6 && (e.rule_number() == Some(32768) || (a.is_default() == Some(true) && e.rule_number() == Some(101))) {
+                        continue;
+                    }
                     out.push(format!(
                         "acl {name} {} {} {} {} {} {:?} {:?}",
                         if e.egress() == Some(true) { "egress" } else { "ingress" },
