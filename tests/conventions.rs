@@ -106,6 +106,14 @@ fn iam_policy_lists_exactly_the_runbooks_actions() {
     }
     assert!(actions(&cut, "Ec2Changes").contains(&"ec2:AssignIpv6Addresses".to_string()));
     assert!(actions(&cut, "EcsChanges").is_empty(), "the cutover redeploys nothing");
+    let users = policy("incident-users.yaml");
+    assert_eq!(actions(&users, "DnsChanges"), ["route53:ChangeResourceRecordSets"]);
+    for a in ["ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAclEntry"] {
+        assert!(actions(&users, "Ec2Changes").contains(&a.to_string()), "{a} missing");
+    }
+    for read in ["route53:ListHostedZones", "route53:ListResourceRecordSets", "route53:GetChange", "ec2:DescribeNetworkAcls"] {
+        assert!(actions(&users, "ReadState").contains(&read.to_string()), "{read} missing");
+    }
     let ecs = policy("incident-ecs.yaml");
     assert_eq!(actions(&ecs, "EcsChanges"), ["ecs:PutAccountSettingDefault", "ecs:UpdateService"]);
     for read in ["ecs:DescribeServices", "ecs:ListServices", "ecs:ListTasks", "ecs:DescribeTasks", "ecs:ListAccountSettings"] {

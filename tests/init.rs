@@ -240,3 +240,50 @@ fn without_site_checks(text: &str) -> String {
         .join("\n")
         + "\n"
 }
+
+#[test]
+fn init_with_a_health_url_on_a_topology_with_https_an_acl_and_a_zone_writes_a_runbook_that_applies() {
+    let emu = Emulator::start();
+    let vpc = emu.seed_users()["vpc"].as_str().unwrap().to_string();
+    // An HTTPS listener with the application's certificate beside HTTP:80.
+    let script = r#"
+import sys, boto3
+kw = dict(endpoint_url=sys.argv[1], region_name="ap-northeast-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+acm, elb = boto3.client("acm", **kw), boto3.client("elbv2", **kw)
+cert = acm.request_certificate(DomainName="redash.example.com")["CertificateArn"]
+lb = elb.describe_load_balancers(Names=["redash"])["LoadBalancers"][0]["LoadBalancerArn"]
+tg = elb.describe_target_groups(Names=["redash-blue"])["TargetGroups"][0]["TargetGroupArn"]
+elb.create_listener(LoadBalancerArn=lb, Protocol="HTTPS", Port=443, Certificates=[{"CertificateArn": cert}], DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+"#;
+    let out = std::process::Command::new(python()).args(["-c", script, &emu.endpoint]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_app, port) = App::gunicorn("[::]");
+    let ws = Workspace::new();
+    let rb = ws.dir.path().join("redash.yaml");
+    let url = format!("http://[::1]:{port}/ping");
+    let out = run(dualstack(&emu).args(["init", "--vpc", "redash", "--health-url", &url, "-o"]).arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = std::fs::read_to_string(&rb).unwrap();
+    for want in [
+        &format!("url: \"{url}\", family: ipv6") as &str,
+        "network_acl_ipv6:\n      network_acls: [public-acl]",
+        "dns_aaaa:\n      load_balancer: redash\n      records:\n        - { zone: example.com, name: redash.example.com }",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    // DNS last.
+    assert!(text.rfind("dns_aaaa:").unwrap() > text.rfind("target_group_ipv6:").unwrap(), "{text}");
+    let out = run(dualstack(&emu).arg("check").arg(&rb));
+    assert_eq!(code(&out), 0, "no error finding on what init wrote: {}", stdout(&out));
+    // As written, but for quicker gates and bakes.
+    let quick = text
+        .replace("interval: 5s, healthy_threshold: 3", "interval: 50ms, healthy_threshold: 1")
+        .replace("bake: 30s", "bake: 0s")
+        .replace("bake: 60s", "bake: 0s");
+    std::fs::write(&rb, quick).unwrap();
+    let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let state = emu.acls_and_zones(&vpc);
+    assert!(state.iter().any(|l| l.starts_with("record redash.example.com. AAAA ")), "{state:#?}");
+    assert!(state.iter().any(|l| l.starts_with("acl public-acl ingress 111 allow 6 ::/0")), "{state:#?}");
+}

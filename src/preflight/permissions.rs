@@ -38,6 +38,7 @@ pub const READS: &[&str] = &[
     "ec2:DescribeEgressOnlyInternetGateways",
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeSecurityGroupRules",
+    "ec2:DescribeNetworkAcls",
     "ec2:DescribeInstances",
     "ec2:DescribeInstanceTypes",
     "ec2:DescribeNetworkInterfaces",
