@@ -137,7 +137,8 @@ fn ecs() -> Scenario {
     }
 }
 
-/// The network half, the ACL twins, the ALB and the AAAA alias.
+/// The network half, the load balancer's security-group and ACL twins, the
+/// ALB and the AAAA alias.
 const USERS_RUNBOOK: &str = "version: 1
 name: redash-users
 region: ap-northeast-1
@@ -152,6 +153,8 @@ steps:
         - { subnet: public-1c, index: 2 }
         - { subnet: public-1d, index: 3 }
       assign_ipv6_on_creation: true
+  - id: security-groups
+    security_group_ipv6: { groups: [redash-alb] }
   - id: network-acls
     network_acl_ipv6:
       network_acls: [public-acl]
