@@ -22,13 +22,18 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from test_corrections import (  # the shared harness
+from test_corrections import (  # the shared harness and its fixtures
     Emulator,
     assert_error,
+    aws,
     code_of,
+    corrected_server,
+    either,
     error_of,
+    moto,
     new_subnet,
     new_vpc,
+    pristine_server,
     status_of,
 )
 
@@ -37,36 +42,7 @@ NLB_ZONE = "Z26RNL4JYFTOTI"  # us-east-1, network load balancers
 MOTO_ZONE = "Z2P70J7EXAMPLE"  # moto's placeholder
 
 
-@pytest.fixture(scope="module")
-def corrected_server() -> Any:
-    emulator = Emulator()
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture(scope="module")
-def pristine_server() -> Any:
-    emulator = Emulator("--pristine")
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
-def aws(corrected_server: Emulator) -> Emulator:
-    corrected_server.control("POST", "reset")
-    return corrected_server
-
-
-@pytest.fixture
-def moto(pristine_server: Emulator) -> Emulator:
-    pristine_server.control("POST", "reset")
-    return pristine_server
-
-
-@pytest.fixture(params=["corrected", "pristine"])
-def either(request: Any) -> Emulator:
-    """For behaviour moto already gets right: checked on both."""
-    return request.getfixturevalue("aws" if request.param == "corrected" else "moto")
+# The launchers and their fixtures are test_corrections.py's (imported above).
 
 
 def regional(emu: Emulator, service: str, region: str) -> Any:

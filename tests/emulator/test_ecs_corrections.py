@@ -18,8 +18,11 @@ from typing import Any, Callable
 
 import pytest
 
-from test_corrections import (  # the shared harness
+from test_corrections import (  # the shared harness and its launchers
     Emulator,
+    corrected_server,
+    moto,
+    pristine_server,
     assert_error,
     error_of,
     sixty_four,
@@ -43,31 +46,11 @@ ATTACHMENT = re.compile(r"^arn:aws:ecs:us-east-1:123456789012:attachment/[0-9a-f
 DEPLOYMENT_ID = re.compile(r"^ecs-svc/\d{19}$")
 
 
-@pytest.fixture(scope="module")
-def corrected_server() -> Any:
-    emulator = Emulator()
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture(scope="module")
-def pristine_server() -> Any:
-    emulator = Emulator("--pristine")
-    yield emulator
-    emulator.stop()
-
-
 @pytest.fixture
 def aws(corrected_server: Emulator) -> Emulator:
     corrected_server.control("POST", "reset")
     corrected_server.control("POST", "ecs-config", FAST)
     return corrected_server
-
-
-@pytest.fixture
-def moto(pristine_server: Emulator) -> Emulator:
-    pristine_server.control("POST", "reset")
-    return pristine_server
 
 
 # ---------------------------------------------------------------------------
