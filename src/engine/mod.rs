@@ -810,7 +810,7 @@ impl<'a> Engine<'a> {
                 let left = until - Instant::now();
                 self.events.emit(Event::Waiting {
                     step: first.step.to_string(),
-                    what: format!("resolvers to forget the withdrawn AAAA records (their TTL) before {}", work[0].1.change.describe().resource),
+                    what: format!("resolvers to forget the withdrawn AAAA records (their TTL) before {} changes back", work[0].1.change.describe().resource),
                     deadline_secs: Some(left.as_secs().max(1)),
                 });
                 tokio::time::sleep(left).await;
