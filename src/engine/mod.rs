@@ -785,11 +785,14 @@ impl<'a> Engine<'a> {
             // One snapshot per step (and run): each undo reads state to stay
             // idempotent, and undos within a step touch distinct resources.
             let first = &group[0];
-            if group.len() > 1 || !matches!(&net, Some((s, r, _)) if *s == first.step && *r == first.run) {
-                let scope = group.iter().fold(Scope::NONE, |s, c| s.union(c.change.scope()));
-                net = Some((first.step.clone(), first.run.clone(), self.snapshot(scope).await?));
-            }
-            let snapshot = net.as_ref().expect("set above").2.clone();
+            // Taken out while the group is undone, put back after unless stale.
+            let (net_step, net_run, snapshot) = match net.take() {
+                Some((s, r, n)) if group.len() == 1 && s == first.step && r == first.run => (s, r, n),
+                _ => {
+                    let scope = group.iter().fold(Scope::NONE, |s, c| s.union(c.change.scope()));
+                    (first.step.clone(), first.run.clone(), self.snapshot(scope).await?)
+                }
+            };
             let mut work: Vec<(journal::ChangeState, journal::ChangeState)> = Vec::new();
             for c in group {
                 self.record(Record::UndoIntent { seq: c.seq })?;
@@ -819,11 +822,10 @@ impl<'a> Engine<'a> {
                 self.events.emit(Event::UndoStarted { step: c.step.to_string(), seq: c.seq, change: target.change.describe() });
             }
             let results = futures_util::future::join_all(work.iter().map(|(c, target)| self.undo_one(c, target, &snapshot))).await;
+            let mut stale = false;
             let mut failure = None;
             for ((c, target), (result, reread)) in work.iter().zip(results) {
-                if reread || target.change.undo_creates() {
-                    net = None;
-                }
+                stale |= reread || target.change.undo_creates();
                 if let Err(error) = result {
                     failure.get_or_insert(Failure { step: c.step.clone(), error });
                     continue;
@@ -835,6 +837,9 @@ impl<'a> Engine<'a> {
                 self.record(Record::UndoDone { seq: c.seq })?;
                 self.undone += 1;
                 self.events.emit(Event::UndoDone { step: c.step.to_string(), seq: c.seq });
+            }
+            if !stale {
+                net = Some((net_step, net_run, snapshot));
             }
             if let Some(f) = failure {
                 self.record(Record::Ended { outcome: RunOutcome::RollbackIncomplete })?;
