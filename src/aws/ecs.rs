@@ -21,6 +21,16 @@ use super::AwsError;
 /// enum lacks it; AWS documents it for PutAccountSetting(Default).
 pub const DUAL_STACK_SETTING: &str = "dualStackIPv6";
 
+/// A cluster's name from its ARN (`arn:aws:ecs:...:cluster/redash` -> `redash`).
+pub fn cluster_name(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// Whether a cluster ARN is the cluster a runbook names by name or ARN.
+pub fn cluster_matches(arn: &str, cluster: &str) -> bool {
+    arn == cluster || cluster_name(arn) == cluster
+}
+
 /// A running `awsvpc` task and the subnet of its interface.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct EcsTask {

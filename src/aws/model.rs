@@ -414,8 +414,7 @@ impl Network {
     }
     /// An ECS service by name or ARN, in a cluster named by name or ARN.
     pub fn ecs_service(&self, cluster: &str, service: &str) -> Option<&super::ecs::EcsService> {
-        let cluster_matches = |arn: &str| arn == cluster || arn.rsplit('/').next() == Some(cluster);
-        self.ecs_services.iter().find(|s| cluster_matches(&s.cluster_arn) && (s.name == service || s.arn == service))
+        self.ecs_services.iter().find(|s| super::ecs::cluster_matches(&s.cluster_arn, cluster) && (s.name == service || s.arn == service))
     }
     pub fn ecs_service_mut(&mut self, arn: &str) -> Option<&mut super::ecs::EcsService> {
         self.ecs_services.iter_mut().find(|s| s.arn == arn)

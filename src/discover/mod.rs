@@ -39,11 +39,6 @@ fn scalar(s: &str) -> String {
 }
 
 /// A step id or check name from a resource name.
-/// A cluster's name from its ARN.
-fn cluster_name(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
-}
-
 fn slug(s: &str) -> String {
     let mut out: String = s.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
     while out.starts_with(['-', '_']) {
@@ -220,7 +215,7 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
     let ecs_checks: Vec<(String, String, String)> = ecs_services
         .iter()
         .filter(|s| !s.target_groups.is_empty())
-        .map(|s| (s.arn.clone(), check_names.take(format!("{}-healthy", slug(&s.name))), format!("{{ ecs_service: {{ cluster: {}, service: {} }} }}", scalar(cluster_name(&s.cluster_arn)), scalar(&s.name))))
+        .map(|s| (s.arn.clone(), check_names.take(format!("{}-healthy", slug(&s.name))), format!("{{ ecs_service: {{ cluster: {}, service: {} }} }}", scalar(crate::aws::ecs::cluster_name(&s.cluster_arn)), scalar(&s.name))))
         .collect();
     if !tg_checks.is_empty() || !site_checks.is_empty() || !ecs_checks.is_empty() {
         let _ = writeln!(y, "\n# Health measured over IPv6 gates every traffic change. Point the URLs at a");
@@ -466,7 +461,7 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
     clusters.dedup();
     for cluster in clusters {
         let services: Vec<&&crate::aws::ecs::EcsService> = ecs_services.iter().filter(|s| s.cluster_arn == cluster).collect();
-        let name = cluster_name(cluster);
+        let name = crate::aws::ecs::cluster_name(cluster);
         let _ = writeln!(y, "\n  - id: {}", ids.take(format!("{}-redeploy", slug(name))));
         let _ = writeln!(y, "    # Running tasks keep IPv4 until replaced: a new deployment puts them on the");
         let _ = writeln!(y, "    # dual-stack subnets, one service after the other, each waited for. Services");

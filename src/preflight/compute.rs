@@ -33,7 +33,7 @@ pub fn before_ecs_redeploy(spec: &crate::steps::ecs_redeploy::Spec, net: &Networ
                 "the deployment circuit breaker is off: ECS would replace failing tasks forever; the step fails the deployment itself once {} tasks failed or at its timeout",
                 s.failure_threshold()
             ),
-            fix: format!("aws ecs update-service --cluster {} --service {} --deployment-configuration 'deploymentCircuitBreaker={{enable=true,rollback=true}}'", s.cluster_arn.rsplit('/').next().unwrap_or(&s.cluster_arn), s.name),
+            fix: format!("aws ecs update-service --cluster {} --service {} --deployment-configuration 'deploymentCircuitBreaker={{enable=true,rollback=true}}'", crate::aws::ecs::cluster_name(&s.cluster_arn), s.name),
         })
         .collect()
 }
@@ -172,7 +172,7 @@ fn ecs(end: &Network, v6_subnet: &dyn Fn(&str) -> bool) -> Vec<Finding> {
         });
     }
     let in_service = |arn: &str| end.ecs_services.iter().any(|s| s.tasks.iter().any(|t| t.arn == arn));
-    let mut clusters: Vec<&str> = tasks.iter().map(|t| t.cluster.rsplit('/').next().unwrap_or(&t.cluster)).collect();
+    let mut clusters: Vec<&str> = tasks.iter().map(|t| crate::aws::ecs::cluster_name(&t.cluster)).collect();
     clusters.sort();
     clusters.dedup();
     // Effective at the end of the runbook: `enable_dual_stack_setting` turns it on.

@@ -41,7 +41,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{Description, Outcome, Step, StepCx, StepError};
-use crate::aws::ecs::{Deployment, EcsService, ServiceTask};
+use crate::aws::ecs::{cluster_matches, cluster_name, Deployment, EcsService, ServiceTask};
 use crate::aws::wait::{Probe, WaitError, Waiter};
 use crate::aws::{AssocState, Network, Scope, SubnetFlag};
 use crate::engine::events::Event;
@@ -125,10 +125,6 @@ impl Spec {
         }
         Ok(s)
     }
-}
-
-fn cluster_matches(arn: &str, cluster: &str) -> bool {
-    arn == cluster || arn.rsplit('/').next() == Some(cluster)
 }
 
 /// Whether a task launched now in `subnet_id` gets an IPv6 address (the
@@ -376,7 +372,7 @@ impl super::ChangeKind for Change {
             },
             Change::Redeploy { cluster, service, prior_deployments, timeout_secs, .. } => Description {
                 call: "ecs:UpdateService",
-                args: format!("cluster={} service={service} forceNewDeployment=true", cluster.rsplit('/').next().unwrap_or(cluster)),
+                args: format!("cluster={} service={service} forceNewDeployment=true", cluster_name(cluster)),
                 resource: format!("ECS service {service}"),
                 attribute: "tasks".into(),
                 current: format!("deployment {}", prior_deployments.join(", ")),
