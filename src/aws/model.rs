@@ -281,7 +281,7 @@ impl AclEntry {
 /// Whether a direction of a (default) ACL holds only what AWS put there:
 /// rule 100 allowing all from `0.0.0.0/0` and the catch-all deny. AWS adds
 /// the IPv6 allows to such a direction when the VPC gets an IPv6 block.
-pub fn acl_direction_untouched(acl: &NetworkAcl, egress: bool) -> bool {
+fn acl_direction_untouched(acl: &NetworkAcl, egress: bool) -> bool {
     let mut entries: Vec<&AclEntry> = acl.entries.iter().filter(|e| e.egress == egress).collect();
     entries.sort_by_key(|e| e.rule_number);
     matches!(entries.as_slice(), [allow, deny]
@@ -291,7 +291,7 @@ pub fn acl_direction_untouched(acl: &NetworkAcl, egress: bool) -> bool {
 
 /// The IPv6 entries AWS adds to a default ACL's direction: `101 allow ::/0`
 /// and the IPv6 catch-all deny, which it reports as rule 32768.
-pub fn default_ipv6_acl_entries(egress: bool) -> [AclEntry; 2] {
+fn default_ipv6_acl_entries(egress: bool) -> [AclEntry; 2] {
     let entry = |rule_number, action: &str| AclEntry {
         rule_number,
         egress,
@@ -313,6 +313,22 @@ pub struct NetworkAcl {
     pub is_default: bool,
     pub subnet_ids: Vec<String>,
     pub entries: Vec<AclEntry>,
+}
+
+impl NetworkAcl {
+    /// What AWS does by itself when the VPC gets an IPv6 block: a default
+    /// ACL gets IPv6 allows where a direction still holds only its own
+    /// defaults; a custom ACL gets nothing.
+    pub fn add_aws_ipv6_defaults(&mut self) {
+        if !self.is_default {
+            return;
+        }
+        for egress in [false, true] {
+            if acl_direction_untouched(self, egress) {
+                self.entries.extend(default_ipv6_acl_entries(egress));
+            }
+        }
+    }
 }
 
 /// Everything a step can read about one VPC. The load-balancing and compute

@@ -363,14 +363,10 @@ pub fn runbook(net: &Network, opts: &Options<'_>) -> String {
         if !net.subnets.iter().any(|s| net.network_acl_of(&s.id).is_some_and(|a| a.id == acl.id)) {
             continue;
         }
-        // What AWS adds by itself to a default ACL when the VPC gets a block.
+        // With what AWS adds by itself when the VPC gets its block.
         let mut after = acl.clone();
-        if acl.is_default && net.vpc.ipv6_block().is_none() {
-            for egress in [false, true] {
-                if crate::aws::acl_direction_untouched(acl, egress) {
-                    after.entries.extend(crate::aws::default_ipv6_acl_entries(egress));
-                }
-            }
+        if net.vpc.ipv6_block().is_none() {
+            after.add_aws_ipv6_defaults();
         }
         if !crate::steps::network_acl_ipv6::missing_twins(&after).is_empty() {
             let names: Vec<Option<&str>> = net.network_acls.iter().map(|a| a.name.as_deref()).collect();

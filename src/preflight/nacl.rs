@@ -16,23 +16,19 @@ pub fn before_step(spec: &Spec, net: &Network) -> Vec<Finding> {
     let mut out = Vec::new();
     for r in &spec.acls {
         let Ok(acl) = resolve::network_acl(net, r) else { continue };
-        let twins = missing_twins(acl);
-        for egress in [false, true] {
-            let n = crate::steps::network_acl_ipv6::ipv6_entries_after(acl, &twins, egress);
-            if n > crate::steps::network_acl_ipv6::DEFAULT_ENTRY_QUOTA {
-                out.push(Finding {
-                    id: ENTRY_LIMIT,
-                    severity: Severity::Error,
-                    step: None,
-                    resource: label(&acl.id, acl.name.as_deref()),
-                    message: format!(
-                        "with the twins it would hold {n} IPv6 {} entries, above AWS's default quota of {} per direction (assumed: Service Quotas is not read)",
-                        if egress { "egress" } else { "ingress" },
-                        crate::steps::network_acl_ipv6::DEFAULT_ENTRY_QUOTA
-                    ),
-                    fix: "merge IPv4 entries into port ranges, or raise \"Rules per network ACL\" in Service Quotas (up to 40)".into(),
-                });
-            }
+        for (egress, n) in crate::steps::network_acl_ipv6::over_quota(acl, &missing_twins(acl)) {
+            out.push(Finding {
+                id: ENTRY_LIMIT,
+                severity: Severity::Error,
+                step: None,
+                resource: label(&acl.id, acl.name.as_deref()),
+                message: format!(
+                    "with the twins it would hold {n} IPv6 {} entries, above AWS's default quota of {} per direction (assumed: Service Quotas is not read)",
+                    if egress { "egress" } else { "ingress" },
+                    crate::steps::network_acl_ipv6::DEFAULT_ENTRY_QUOTA
+                ),
+                fix: "merge IPv4 entries into port ranges, or raise \"Rules per network ACL\" in Service Quotas (up to 40)".into(),
+            });
         }
         let lone: Vec<String> = without_counterpart(acl).iter().map(|e| e.render()).collect();
         if !lone.is_empty() {

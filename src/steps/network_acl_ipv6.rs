@@ -156,8 +156,14 @@ pub fn missing_twins(acl: &NetworkAcl) -> Vec<AclEntry> {
 /// IPv6 entries per direction `acl` would hold with `adding`, counted as
 /// the quota counts them: with the IPv6 catch-all deny, which every ACL has
 /// once its VPC has an IPv6 block.
-pub fn ipv6_entries_after(acl: &NetworkAcl, adding: &[AclEntry], egress: bool) -> usize {
+fn ipv6_entries_after(acl: &NetworkAcl, adding: &[AclEntry], egress: bool) -> usize {
     1 + acl.entries.iter().chain(adding).filter(|e| e.egress == egress && e.cidr_v6.is_some() && !e.is_catch_all()).count()
+}
+
+/// The directions (`egress`, IPv6 entries) in which `acl` with `adding`
+/// would pass [`DEFAULT_ENTRY_QUOTA`].
+pub fn over_quota(acl: &NetworkAcl, adding: &[AclEntry]) -> Vec<(bool, usize)> {
+    [false, true].into_iter().map(|egress| (egress, ipv6_entries_after(acl, adding, egress))).filter(|(_, n)| *n > DEFAULT_ENTRY_QUOTA).collect()
 }
 
 impl Step for Spec {
@@ -182,19 +188,16 @@ impl Step for Spec {
         for r in &self.acls {
             let acl = resolve::network_acl(net, r)?;
             let twins = missing_twins(acl);
-            for egress in [false, true] {
-                let n = ipv6_entries_after(acl, &twins, egress);
-                if n > DEFAULT_ENTRY_QUOTA {
-                    return Err(StepError::precondition(
-                        r.at,
-                        format!(
-                            "{}: {n} IPv6 {} entries with the twins, above AWS's default quota of {DEFAULT_ENTRY_QUOTA} per direction (NetworkAclEntryLimitExceeded)",
-                            label(&acl.id, acl.name.as_deref()),
-                            if egress { "egress" } else { "ingress" }
-                        ),
-                    )
-                    .with_help("merge IPv4 entries (port ranges), or raise the quota \"Rules per network ACL\" in Service Quotas (up to 40) and split the ACL's twins over steps"));
-                }
+            if let Some((egress, n)) = over_quota(acl, &twins).first().copied() {
+                return Err(StepError::precondition(
+                    r.at,
+                    format!(
+                        "{}: {n} IPv6 {} entries with the twins, above AWS's default quota of {DEFAULT_ENTRY_QUOTA} per direction (NetworkAclEntryLimitExceeded)",
+                        label(&acl.id, acl.name.as_deref()),
+                        if egress { "egress" } else { "ingress" }
+                    ),
+                )
+                .with_help("merge IPv4 entries (port ranges), or raise the quota \"Rules per network ACL\" in Service Quotas (up to 40) and split the ACL's twins over steps"));
             }
             changes.extend(twins.into_iter().map(|entry| {
                 super::Change::NetworkAclIpv6(Change::CreateEntry { acl_id: acl.id.clone(), acl: label(&acl.id, acl.name.as_deref()), entry })
@@ -310,6 +313,16 @@ mod tests {
         let mut done = a.clone();
         done.entries.extend(missing_twins(&a));
         assert!(missing_twins(&done).is_empty());
+    }
+
+    #[test]
+    fn the_quota_counts_the_ipv6_catch_all() {
+        let open = |n: i32| acl((0..n).map(|i| entry(100 + 10 * i, false, "6", "allow", Some((1000 + i, 1000 + i)), None)).collect());
+        // 19 twins and the catch-all deny fill AWS's default 20.
+        let a = open(19);
+        assert!(over_quota(&a, &missing_twins(&a)).is_empty());
+        let a = open(20);
+        assert_eq!(over_quota(&a, &missing_twins(&a)), [(false, 21)]);
     }
 
     #[test]

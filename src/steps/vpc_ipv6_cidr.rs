@@ -168,14 +168,8 @@ impl super::ChangeKind for Change {
             _ => None,
         };
         net.vpc.ipv6_blocks.push(Ipv6Block { association_id: "(planned)".into(), cidr, state: AssocState::Planned });
-        // What AWS does by itself: the default network ACL gets IPv6 allows
-        // where a direction still holds only its own defaults.
-        for acl in net.network_acls.iter_mut().filter(|a| a.is_default) {
-            for egress in [false, true] {
-                if crate::aws::acl_direction_untouched(acl, egress) {
-                    acl.entries.extend(crate::aws::default_ipv6_acl_entries(egress));
-                }
-            }
+        for acl in &mut net.network_acls {
+            acl.add_aws_ipv6_defaults();
         }
     }
 
