@@ -181,7 +181,7 @@ async fn init(g: &Global, vpc: &str, out: Option<&Path>, name: Option<&str>, for
         Err(e) => eprintln!("warning: Route 53 not read ({e}): the runbook has no `dns_aaaa` step; add one for any name aliasing a load balancer"),
     }
     // Without ECS read, the runbook has no redeploy step: say so, go on.
-    if let Err(e) = read_ecs(s.ecs.as_ref(), &mut net).await {
+    if let Err(e) = read_ecs(s.aws(), &mut net).await {
         eprintln!("warning: ECS not read ({e}): the runbook has no `ecs_redeploy` step; add one for any service in the VPC");
     }
     let default_name = format!("{}-dualstack", vpc_name.as_deref().unwrap_or(&vpc_id).to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-"));
@@ -267,21 +267,16 @@ impl Session {
 
 /// ECS for the preflight: a failure to read it (no permission, no ECS in
 /// the region) is a finding, not an error, unless a step needs ECS.
-async fn read_ecs(ecs: &dyn crate::aws::ecs::Ecs, net: &mut crate::aws::Network) -> std::result::Result<crate::aws::EcsState, crate::aws::AwsError> {
-    let subnets: Vec<String> = net.subnets.iter().map(|s| s.id.clone()).collect();
-    let read = ecs.services_in(&subnets).await?;
-    // The setting matters only to tasks: without any, it is not read.
-    let setting = if read.tasks.is_empty() && read.services.is_empty() { None } else { Some(ecs.dual_stack_ipv6().await?) };
-    net.ecs_services = read.services;
-    net.dual_stack_ipv6 = setting;
-    Ok(crate::aws::EcsState { dual_stack_ipv6: setting.unwrap_or(false), tasks: read.tasks })
+async fn read_ecs(aws: Aws<'_>, net: &mut crate::aws::Network) -> std::result::Result<crate::aws::EcsState, crate::aws::AwsError> {
+    let tasks = aws.read_ecs(net).await?;
+    Ok(crate::aws::EcsState { dual_stack_ipv6: net.dual_stack_ipv6.unwrap_or(false), tasks })
 }
 
 /// Read the VPC (with its compute and load balancers, which the findings
 /// and the cost need) and project the runbook onto it. A step that cannot
 /// run is an error pointing into the runbook, shown after the findings seen
 /// before it.
-async fn preflight(aws: Aws<'_>, ecs: &dyn crate::aws::ecs::Ecs, rb: &Runbook, vpc_id: &str) -> Result<crate::plan::Plan> {
+async fn preflight(aws: Aws<'_>, rb: &Runbook, vpc_id: &str) -> Result<crate::plan::Plan> {
     let needs_ecs = rb.steps.iter().any(|s| s.spec.step().scope().ecs);
     let mut net = aws.snapshot(vpc_id, Scope::ALL.minus(Scope::ECS).minus(Scope::DNS)).await.map_err(|e| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")))?;
     // Route 53 matters to runbooks that touch a load balancer or DNS.
@@ -293,7 +288,7 @@ async fn preflight(aws: Aws<'_>, ecs: &dyn crate::aws::ecs::Ecs, rb: &Runbook, v
             Err(e) => eprintln!("warning: Route 53 not read ({e}): the DNS findings were not checked"),
         }
     }
-    let ecs_read = read_ecs(ecs, &mut net).await;
+    let ecs_read = read_ecs(aws, &mut net).await;
     if needs_ecs && let Err(e) = &ecs_read {
         return Err(Fail::new(exit::STEP_FAILED, format!("{e}\na step redeploys ECS services, which needs ECS read; nothing was changed")).into());
     }
@@ -313,7 +308,7 @@ async fn plan(g: &Global, path: &Path, check_permissions: bool, iam_policy: bool
     }
     let s = connect(g, &rb).await?;
     let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
-    let plan = preflight(s.aws(), s.ecs.as_ref(), &rb, &vpc_id).await?;
+    let plan = preflight(s.aws(), &rb, &vpc_id).await?;
     let perms = if check_permissions {
         let dry = SdkEc2::dry_run(&s.config, s.retry);
         Some(crate::preflight::permissions::rehearse(&plan, &dry, s.aws(), &vpc_id).await)
@@ -383,7 +378,7 @@ async fn check(g: &Global, path: &Path, allow: &[String]) -> Result<i32> {
     let rb = runbook::load(path)?;
     let s = connect(g, &rb).await?;
     let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
-    let plan = preflight(s.aws(), s.ecs.as_ref(), &rb, &vpc_id).await?;
+    let plan = preflight(s.aws(), &rb, &vpc_id).await?;
     let blocking = crate::preflight::blocking(&plan.findings, allow).len();
     match g.output {
         Output::Text => {
@@ -578,7 +573,7 @@ async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure
         ));
     }
     let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
-    let plan = preflight(s.aws(), s.ecs.as_ref(), &rb, &vpc_id).await?;
+    let plan = preflight(s.aws(), &rb, &vpc_id).await?;
     refuse_findings(&plan, allow, "apply")?;
     if interactive {
         // Each step shows its own diff and asks; here only what spans the run.

@@ -219,12 +219,21 @@ impl Aws<'_> {
             if net.subnets.is_empty() {
                 net.subnets = self.ec2.subnets(vpc_id).await?;
             }
-            let ids: Vec<String> = net.subnets.iter().map(|s| s.id.clone()).collect();
-            let (services, setting) = tokio::try_join!(self.ecs.services_in(&ids), self.ecs.dual_stack_ipv6())?;
-            net.ecs_services = services.services;
-            net.dual_stack_ipv6 = Some(setting);
+            self.read_ecs(net).await?;
         }
         Ok(())
+    }
+
+    /// The ECS services in `net`'s subnets and the caller's `dualStackIPv6`
+    /// into `net`; returns every running task in those subnets (of a service
+    /// or not). The setting matters only to tasks: without any service or
+    /// task, it is not read (`None`).
+    pub async fn read_ecs(&self, net: &mut Network) -> Result<Vec<ecs::EcsTask>, AwsError> {
+        let ids: Vec<String> = net.subnets.iter().map(|s| s.id.clone()).collect();
+        let read = self.ecs.services_in(&ids).await?;
+        net.dual_stack_ipv6 = if read.tasks.is_empty() && read.services.is_empty() { None } else { Some(self.ecs.dual_stack_ipv6().await?) };
+        net.ecs_services = read.services;
+        Ok(read.tasks)
     }
 }
 
