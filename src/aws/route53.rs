@@ -207,7 +207,7 @@ impl Route53 for SdkRoute53 {
             .retry
             .write(OP, || async { self.write.change_resource_record_sets().hosted_zone_id(zone_id).change_batch(batch.clone()).send().await.map_err(|e| err(OP, e)) })
             .await?;
-        Ok(out.change_info().map(|c| zone_id_of_change(c.id())).unwrap_or_default())
+        Ok(out.change_info().map(|c| change_id(c.id())).unwrap_or_default())
     }
 
     async fn change_status(&self, change_id: &str) -> Result<String, AwsError> {
@@ -217,7 +217,7 @@ impl Route53 for SdkRoute53 {
 }
 
 /// A change's ID without its `/change/` prefix.
-fn zone_id_of_change(id: &str) -> String {
+fn change_id(id: &str) -> String {
     id.rsplit('/').next().unwrap_or(id).to_string()
 }
 
