@@ -183,3 +183,37 @@ fn bad_references_exit_2_with_their_position() {
     assert!(stderr(&out).contains("is ipv4 at this point of the runbook"), "{}", stderr(&out));
     assert!(emu.mutating_calls().is_empty(), "{:?}", emu.mutating_calls());
 }
+
+#[test]
+fn an_aaaa_pointing_elsewhere_is_refused_unless_replace_and_then_restored_on_rollback() {
+    let emu = Emulator::start();
+    let vpc = seed(&emu);
+    // Someone published an AAAA of their own for the name.
+    let script = r#"
+import sys, boto3
+r53 = boto3.client("route53", endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+zone = r53.list_hosted_zones()["HostedZones"][0]["Id"]
+r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": {
+    "Name": "redash.example.com", "Type": "AAAA", "TTL": 300, "ResourceRecords": [{"Value": "2001:db8::10"}]}}]})
+"#;
+    let out = std::process::Command::new(python()).args(["-c", script, &emu.endpoint]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before = emu.acls_and_zones(&vpc);
+    let (_app, port) = App::gunicorn("[::]");
+    let ws = Workspace::new();
+    let text = std::fs::read_to_string(runbook(&ws, port, "1s")).unwrap();
+    emu.clear_calls();
+    let out = run(dualstack(&emu).args(["plan"]).arg(ws.runbook("plain.yaml", &text)));
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("already has an AAAA record that points elsewhere: redash.example.com AAAA 2001:db8::10"), "{}", stderr(&out));
+    assert!(emu.mutating_calls().is_empty());
+    let rb = ws.runbook("incident-users.yaml", &text.replace("name: redash.example.com }", "name: redash.example.com, replace: true }"));
+    let out = run(dualstack(&emu).args(["apply", "--yes"]).arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let after = emu.acls_and_zones(&vpc);
+    assert!(after.iter().any(|l| l.starts_with("record redash.example.com. AAAA None alias ")), "{after:#?}");
+    assert!(!after.iter().any(|l| l.contains("2001:db8::10")), "{after:#?}");
+    let out = run(dualstack(&emu).args(["rollback", "--yes"]).arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(emu.acls_and_zones(&vpc), before, "the replaced AAAA is back exactly");
+}
