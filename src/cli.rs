@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::engine::OnFailure;
+use crate::state::StateUrl;
 use crate::ui::reporter::Output;
 
 /// Move an AWS workload from IPv4-only to dual-stack IPv6 by executing a YAML
@@ -22,7 +23,7 @@ use crate::ui::reporter::Output;
       dualstack plan runbooks/redash.yaml                   # every change and API call, the IPv4 bill before/after\n  \
       dualstack apply runbooks/redash.yaml                  # asks before each step on a terminal\n\n\
       Exit codes: 0 ok, 1 step failed and rolled back, 2 bad input, 3 health gate failed and rolled back,\n\
-      4 paused (resume or rollback), 5 locked, 6 damaged journal, 7 blocked by a preflight finding."
+      4 paused (resume or rollback), 5 locked (or the lock was lost), 6 damaged journal, 7 blocked by a preflight finding."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -43,9 +44,22 @@ pub struct Global {
     /// AWS_ENDPOINT_URL and the per-service variables work too.
     #[arg(long, global = true)]
     pub endpoint_url: Option<String>,
-    /// Where journals and the lock live [default: .dualstack/ beside the runbook].
-    #[arg(long, global = true)]
+    /// Where the journal and the lock live: file://DIR, or s3://BUCKET/PREFIX
+    /// for state a team or CI shares [default: .dualstack/ beside the runbook].
+    #[arg(long, global = true, env = "DUALSTACK_STATE", value_name = "URL", value_parser = parse_state)]
+    pub state: Option<StateUrl>,
+    /// The same as --state file://DIR.
+    #[arg(long, global = true, value_name = "DIR", conflicts_with = "state")]
     pub state_dir: Option<PathBuf>,
+    /// The lease on an S3 lock: renewed every third of it; a holder that
+    /// cannot renew it stops, and a contender may take it over once it went
+    /// unrenewed this long.
+    #[arg(long, global = true, env = "DUALSTACK_LOCK_TTL", default_value = "2m", value_parser = parse_duration)]
+    pub lock_ttl: std::time::Duration,
+    /// Wait up to this long for a held lock (taking it over if its lease goes
+    /// unrenewed for a whole lease) instead of exiting 5 at once.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_wait: Option<std::time::Duration>,
     /// How to report: text for people, json for one event per line on stdout.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -57,11 +71,25 @@ pub struct Global {
     pub max_backoff: std::time::Duration,
 }
 
+fn parse_state(s: &str) -> Result<StateUrl, String> {
+    StateUrl::parse(s)
+}
+
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 20s, 2m)"))
 }
 
 impl Global {
+    /// Where state lives for the runbook at `runbook`.
+    pub fn state_url(&self, runbook: &std::path::Path) -> StateUrl {
+        let given = self.state.clone().or_else(|| self.state_dir.clone().map(StateUrl::File));
+        StateUrl::or_default(given.as_ref(), runbook)
+    }
+
+    pub fn lock_options(&self) -> crate::state::LockOptions {
+        crate::state::LockOptions { ttl: self.lock_ttl, wait: self.lock_wait }
+    }
+
     pub fn retry_policy(&self) -> crate::aws::retry::RetryPolicy {
         crate::aws::retry::RetryPolicy {
             attempts: self.max_attempts,
@@ -161,6 +189,10 @@ pub enum Command {
     /// Print the JSON Schema of the runbook format, for editors that validate YAML.
     #[command(after_help = "Examples:\n  dualstack schema > dualstack.schema.json\n  # then, as the first line of a runbook (YAML language server):\n  # yaml-language-server: $schema=./dualstack.schema.json")]
     Schema,
+    /// Remove a lock left by a run that cannot release it (S3 state), after
+    /// making sure that run is dead. LOCK_ID is shown by the run that found it held.
+    #[command(name = "force-unlock", after_help = "Examples:\n  dualstack force-unlock runbooks/redash.yaml 3f2a9c... --state s3://team-state/dualstack")]
+    ForceUnlock { runbook: PathBuf, lock_id: String },
     /// Show each step's state from the journal.
     #[command(after_help = "Examples:\n  dualstack status runbooks/redash.yaml\n  dualstack status runbooks/redash.yaml --output json")]
     Status { runbook: PathBuf },

@@ -10,7 +10,7 @@ use crate::aws::{label, Aws, ConnectOptions, Ec2, Elbv2, Scope};
 use crate::cli::{Cli, Command, Global};
 use crate::engine::events::{EventSink, RunOutcome};
 use crate::engine::journal::{ChangeStatus, Journal, JournalError};
-use crate::engine::lock::{Lock, LockError};
+use crate::state::{LockError, OpenError};
 use crate::engine::{new_run_id, Engine, EngineError, OnFailure, Report};
 use crate::exit;
 use crate::runbook::{self, LoadError, Runbook};
@@ -44,6 +44,7 @@ impl From<JournalError> for Fail {
         let code = match e {
             JournalError::Damaged { .. } => exit::STATE_DAMAGED,
             JournalError::Io { .. } => exit::STEP_FAILED,
+            JournalError::LockLost { .. } => exit::LOCKED,
         };
         Fail::new(code, e.to_string())
     }
@@ -51,11 +52,21 @@ impl From<JournalError> for Fail {
 
 impl From<LockError> for Fail {
     fn from(e: LockError) -> Fail {
-        let code = match e {
-            LockError::Held { .. } => exit::LOCKED,
-            LockError::Io { .. } => exit::STEP_FAILED,
-        };
-        Fail::new(code, e.to_string())
+        match e {
+            LockError::Held { help: Some(ref help), .. } => Fail::new(exit::LOCKED, format!("{e}\n  help: {help}\nnothing was changed")),
+            LockError::Held { .. } => Fail::new(exit::LOCKED, format!("{e}\nnothing was changed")),
+            LockError::Io { .. } => Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")),
+            LockError::Mismatch(_) => Fail::new(exit::USAGE, e.to_string()),
+        }
+    }
+}
+
+impl From<OpenError> for Fail {
+    fn from(e: OpenError) -> Fail {
+        match e {
+            OpenError::Lock(l) => l.into(),
+            OpenError::Journal(j) => j.into(),
+        }
     }
 }
 
@@ -106,7 +117,8 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Apply { runbook, yes, interactive, on_failure, allow } => apply(g, runbook, *yes, *interactive, *on_failure, allow).await,
         Command::Resume { runbook, yes, interactive, force, on_failure } => resume(g, runbook, *yes, *interactive, *force, *on_failure).await,
         Command::Rollback { runbook, yes } => rollback(g, runbook, *yes).await,
-        Command::Status { runbook } => status(g, runbook),
+        Command::Status { runbook } => status(g, runbook).await,
+        Command::ForceUnlock { runbook, lock_id } => force_unlock(g, runbook, lock_id).await,
     }
 }
 
@@ -394,39 +406,39 @@ fn runbook_dir(rb: &Runbook) -> PathBuf {
     rb.path().parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-fn state_dir(g: &Global, rb_path: &Path) -> PathBuf {
-    g.state_dir.clone().unwrap_or_else(|| {
-        let parent = rb_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        parent.join(".dualstack")
-    })
+/// The state backend of `rb`'s journal; `config` for S3 (else loaded here,
+/// with the runbook's region).
+async fn state_store(g: &Global, rb: &Runbook, config: Option<&aws_config::SdkConfig>) -> Result<Arc<dyn crate::state::Store>> {
+    let url = g.state_url(rb.path());
+    let loaded;
+    let config = match (config, &url) {
+        (Some(c), _) => c,
+        (None, crate::state::StateUrl::S3 { .. }) => {
+            let opts = ConnectOptions { region: g.region.clone().or_else(|| rb.region.clone()), profile: g.profile.clone(), endpoint_url: g.endpoint_url.clone() };
+            loaded = crate::aws::load_config(&opts).await;
+            &loaded
+        }
+        (None, crate::state::StateUrl::File(_)) => {
+            loaded = aws_config::SdkConfig::builder().build();
+            &loaded
+        }
+    };
+    Ok(crate::state::store(&url, &rb.name, config, g.retry_policy())?)
 }
 
-/// Create the state directory (0700), take the lock, open the journal.
-fn open_state(g: &Global, rb: &Runbook, command: &str, events: &dyn EventSink) -> Result<(Lock, Journal)> {
-    let dir = state_dir(g, rb.path());
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| Fail::new(exit::STEP_FAILED, format!("cannot create state directory {}: {e}", dir.display())))?;
-    }
-    let lock = Lock::acquire(&dir.join("lock"), command)?;
-    if let Some(dead) = &lock.stale {
-        events.emit(crate::engine::events::Event::Warning {
-            message: format!("took over the lock left by {dead}, which is no longer running"),
-        });
-    }
-    let journal = Journal::open(&journal_path(&dir, rb))?;
-    Ok((lock, journal))
+/// Take the lock and open the journal (see [`crate::state::open`]).
+async fn open_state(g: &Global, rb: &Runbook, command: &str, s: &Session) -> Result<(crate::state::Lock, Journal)> {
+    let store = state_store(g, rb, Some(&s.config)).await?;
+    let events = s.events.as_ref();
+    let warn = |message: String| events.emit(crate::engine::events::Event::Warning { message });
+    Ok(crate::state::open(store, command, &g.lock_options(), &warn).await?)
 }
 
-/// The run's log: every event as a JSON line, in `logs/` of the state
-/// directory (0600), appended to when the run is resumed.
-fn run_log<'a>(g: &Global, rb: &Runbook, run_id: &str, first: &'a dyn EventSink) -> Result<Tee<'a>> {
+/// The run's log: every event as a JSON line, in the backend's `logs/`
+/// (0700; each file 0600), appended to when the run is resumed.
+fn run_log<'a>(rb: &Runbook, store: &dyn crate::state::Store, run_id: &str, first: &'a dyn EventSink) -> Result<Tee<'a>> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let dir = state_dir(g, rb.path()).join("logs");
+    let dir = store.log_dir();
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -449,10 +461,6 @@ fn interactive_mode(flag: bool, yes: bool, command: &str) -> Result<bool> {
         return Err(Fail::new(exit::USAGE, format!("`{command} --interactive` needs a terminal to ask on; run it in one, or pass --yes instead. Nothing was changed.")));
     }
     Ok(flag || (!yes && prompt::can_ask()))
-}
-
-fn journal_path(dir: &Path, rb: &Runbook) -> PathBuf {
-    dir.join(format!("{}.journal.jsonl", rb.name))
 }
 
 fn require_confirmation_possible(yes: bool, command: &str) -> Result<()> {
@@ -564,12 +572,12 @@ async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure
     let interactive = interactive_mode(interactive, yes, "apply")?;
     require_confirmation_possible(yes, "apply")?;
     let s = connect(g, &rb).await?;
-    let (_lock, journal) = open_state(g, &rb, "apply", s.events.as_ref())?;
+    let (lock, journal) = open_state(g, &rb, "apply", &s).await?;
     if let Some(run) = journal.state().interrupted() {
         let at = run.failed_step.as_ref().map(|(s, _)| format!(" at step `{s}`")).unwrap_or_default();
         return Err(Fail::new(
             exit::PAUSED,
-            format!("run {} was interrupted{at}; finish it first with `dualstack resume` or undo it with `dualstack rollback` (journal {})", run.run_id, journal.path().display()),
+            format!("run {} was interrupted{at}; finish it first with `dualstack resume` or undo it with `dualstack rollback` (journal {})", run.run_id, journal.location()),
         ));
     }
     let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
@@ -586,7 +594,7 @@ async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure
         confirm(yes, &format!("Apply {} change(s) to {vpc_id}?", plan.change_count()))?;
     }
     let run_id = new_run_id();
-    let events = run_log(g, &rb, &run_id, s.events.as_ref())?;
+    let events = run_log(&rb, lock.store(), &run_id, s.events.as_ref())?;
     // Asked before every step when interactive, else before `confirm: true`
     // steps only, and only when someone can answer.
     let pilot = s.pilot();
@@ -610,10 +618,10 @@ async fn resume(g: &Global, path: &Path, yes: bool, interactive: bool, force: bo
     let interactive = interactive_mode(interactive, yes, "resume")? && interactive;
     require_confirmation_possible(yes, "resume")?;
     let s = connect(g, &rb).await?;
-    let (_lock, journal) = open_state(g, &rb, "resume", s.events.as_ref())?;
+    let (lock, journal) = open_state(g, &rb, "resume", &s).await?;
     let state = journal.state();
     let Some(run) = state.interrupted().cloned() else {
-        return Err(Fail::new(exit::USAGE, format!("nothing to resume: the last run in {} finished", journal.path().display())));
+        return Err(Fail::new(exit::USAGE, format!("nothing to resume: the last run in {} finished", journal.location())));
     };
     if run.runbook_hash != rb.hash && !force {
         return Err(Fail::new(
@@ -623,7 +631,7 @@ async fn resume(g: &Global, path: &Path, yes: bool, interactive: bool, force: bo
     }
     if run.rolling_back {
         confirm(yes, &format!("Run {} was interrupted while rolling back. Finish the rollback of {}?", run.run_id, run.vpc_id))?;
-        let events = run_log(g, &rb, &run.run_id, s.events.as_ref())?;
+        let events = run_log(&rb, lock.store(), &run.run_id, s.events.as_ref())?;
         let engine = Engine::new(s.aws(), &events, journal, run.run_id.clone(), run.vpc_id.clone());
         let report = engine.rollback(&rb, "finishing an interrupted rollback").await?;
         return Ok(finish(report, &run.vpc_id));
@@ -632,7 +640,7 @@ async fn resume(g: &Global, path: &Path, yes: bool, interactive: bool, force: bo
     if !interactive {
         confirm(yes, &format!("Resume run {} on {} with step(s) {}?", run.run_id, run.vpc_id, left.join(", ")))?;
     }
-    let events = run_log(g, &rb, &run.run_id, s.events.as_ref())?;
+    let events = run_log(&rb, lock.store(), &run.run_id, s.events.as_ref())?;
     let pilot = s.pilot();
     let mut engine = Engine::new(s.aws(), &events, journal, run.run_id.clone(), run.vpc_id.clone());
     engine.workdir = runbook_dir(&rb);
@@ -648,15 +656,15 @@ async fn rollback(g: &Global, path: &Path, yes: bool) -> Result<i32> {
     let rb = runbook::load(path)?;
     require_confirmation_possible(yes, "rollback")?;
     let s = connect(g, &rb).await?;
-    let (_lock, journal) = open_state(g, &rb, "rollback", s.events.as_ref())?;
+    let (lock, journal) = open_state(g, &rb, "rollback", &s).await?;
     let state = journal.state();
     let Some(last) = state.last_run.clone() else {
-        eprintln!("nothing to roll back: no run recorded in {}", journal.path().display());
+        eprintln!("nothing to roll back: no run recorded in {}", journal.location());
         return Ok(exit::SUCCESS);
     };
     let todo = state.to_undo();
     if todo.is_empty() {
-        eprintln!("nothing to roll back: every change recorded in {} is already undone", journal.path().display());
+        eprintln!("nothing to roll back: every change recorded in {} is already undone", journal.location());
         return Ok(exit::SUCCESS);
     }
     if !yes {
@@ -668,19 +676,19 @@ async fn rollback(g: &Global, path: &Path, yes: bool) -> Result<i32> {
         confirm(yes, &format!("Roll back {} change(s) on {}?", todo.len(), last.vpc_id))?;
     }
     let run_id = state.interrupted().map_or_else(new_run_id, |r| r.run_id.clone());
-    let events = run_log(g, &rb, &run_id, s.events.as_ref())?;
+    let events = run_log(&rb, lock.store(), &run_id, s.events.as_ref())?;
     let engine = Engine::new(s.aws(), &events, journal, run_id, last.vpc_id.clone());
     let report = engine.rollback(&rb, "requested with `dualstack rollback`").await?;
     Ok(finish(report, &last.vpc_id))
 }
 
-fn status(g: &Global, path: &Path) -> Result<i32> {
+async fn status(g: &Global, path: &Path) -> Result<i32> {
     let rb = runbook::load(path)?;
-    let dir = state_dir(g, rb.path());
-    let journal = Journal::open(&journal_path(&dir, &rb))?;
+    // Read without the lock: a running apply shows where it is.
+    let journal = Journal::open(state_store(g, &rb, None).await?, None)?;
     let state = journal.state();
     let Some(run) = &state.last_run else {
-        println!("{}: no run recorded ({})", rb.name, journal.path().display());
+        println!("{}: no run recorded ({})", rb.name, journal.location());
         return Ok(exit::SUCCESS);
     };
     let run_state = match (run.ended, run.rolling_back) {
@@ -701,11 +709,19 @@ fn status(g: &Global, path: &Path) -> Result<i32> {
         println!("{}", serde_json::json!({ "runbook": rb.name, "run_id": run.run_id, "vpc": run.vpc_id, "state": run_state, "steps": steps }));
         return Ok(exit::SUCCESS);
     }
-    println!("runbook {} on {}: run {} {} ({})", rb.name, run.vpc_id, run.run_id, run_state, journal.path().display());
+    println!("runbook {} on {}: run {} {} ({})", rb.name, run.vpc_id, run.run_id, run_state, journal.location());
     for st in &rb.steps {
         let (label, applied) = step_state(&state, run, &st.id);
         println!("  {:<24} {:<28} {} change{} in effect", st.id.as_str(), label, applied, if applied == 1 { "" } else { "s" });
     }
+    Ok(exit::SUCCESS)
+}
+
+async fn force_unlock(g: &Global, path: &Path, lock_id: &str) -> Result<i32> {
+    let rb = runbook::load(path)?;
+    let store = state_store(g, &rb, None).await?;
+    let holder = store.force_unlock(lock_id).await?;
+    eprintln!("removed the lock of {holder} from {}; if that run is still alive, it stops at its next renewal or record", store.location());
     Ok(exit::SUCCESS)
 }
 

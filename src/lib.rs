@@ -3,7 +3,7 @@
 //!
 //! The layout follows the data: [`runbook`] parses and validates the file,
 //! [`steps`] holds one module per step kind (check / apply / verify /
-//! rollback), [`engine`] runs them with a journal and a lock, [`plan`] renders
+//! rollback), [`engine`] runs them with a journal and a lock kept by a [`state`] backend (local or S3), [`plan`] renders
 //! the dry-run, [`preflight`] finds the known IPv6 traps before any change, [`aws`] hides the SDK behind domain traits and [`ui`] renders
 //! the engine's events. [`discover`] writes a first runbook from a live VPC
 //! (`init`). [`cli`] ties them into commands.
@@ -19,5 +19,6 @@ pub mod ipv6;
 pub mod plan;
 pub mod preflight;
 pub mod runbook;
+pub mod state;
 pub mod steps;
 pub mod ui;

@@ -80,7 +80,7 @@ impl AwsError {
     }
 }
 
-fn source_chain(err: &dyn std::error::Error) -> String {
+pub fn source_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut cur = err.source();
     while let Some(e) = cur {

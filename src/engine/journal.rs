@@ -1,22 +1,19 @@
-//! The journal: an append-only JSON Lines file per runbook in the state
-//! directory, the single source of truth for `resume`, `rollback` and
-//! `status`.
+//! The journal: an append-only sequence of JSON records per runbook, kept
+//! by a state backend ([`crate::state`]), the single source of truth for
+//! `resume`, `rollback` and `status`.
 //!
-//! Every line carries the format version, the run id and a timestamp. Before
-//! each mutating call an `intent` line records the change with the prior
-//! values needed to undo it; after it an `outcome` line records what AWS
-//! returned. Each line is written whole with one `write` and fsynced before
-//! the next AWS call, so after a crash the journal says exactly which calls
-//! may have happened (an intent without an outcome) and nothing else.
+//! Every record carries the format version, the run id, a timestamp, its
+//! number and the hash of the record before it. Before each mutating call an
+//! `intent` record holds the change with the prior values needed to undo
+//! it; after it an `outcome` record holds what AWS returned. Each record is
+//! durable before the next AWS call (the backend says what durable means),
+//! so after a crash the journal says exactly which calls may have happened
+//! (an intent without an outcome) and nothing else.
 //!
 //! A journal that cannot be read back whole is never repaired or
-//! overwritten: the tool stops and names the file and line.
+//! overwritten: the tool stops and names the record.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +31,17 @@ pub struct Line {
     pub run: String,
     /// RFC 3339 with milliseconds, UTC.
     pub at: String,
+    /// The record's number, from 1, and the hash of the record before it:
+    /// together they make any gap, reordering or edit visible on read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
+    /// The writing process's nonce: a store that finds a record where it
+    /// meant to write one tells its own lost-answer attempt from another
+    /// writer's record by this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<String>,
     #[serde(flatten)]
     pub record: Record,
 }
@@ -58,47 +66,61 @@ pub enum Record {
     Observation { step: StepId, observation: crate::health::Observation },
     GatePassed { step: StepId },
     UndoIntent { seq: u64 },
+    /// The lock was taken over from a holder whose lease ran out: written
+    /// first by the new holder, at the next record number, so that the old
+    /// holder's next record is refused and it stops.
+    LockTakenOver { from: crate::state::Holder, generation: u64 },
     UndoDone { seq: u64 },
     Ended { outcome: RunOutcome },
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("journal {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("journal {}:{line} is damaged: {message}; it was left untouched (inspect or move it away to start over)", path.display())]
-    Damaged { path: PathBuf, line: usize, message: String },
+    /// The store could not be read or written (a disk error, S3 refusing
+    /// or not answering): nothing was recorded.
+    #[error("journal {at}: {message}")]
+    Io { at: String, message: String },
+    #[error("journal {at} is damaged: {message}; it was left untouched (inspect or move it away to start over)")]
+    Damaged { at: String, message: String },
+    /// Another process owns the run now (it took the lock over, or the lock
+    /// was force-unlocked): this one stops before any further AWS call.
+    #[error("lost the lock on {at}: {message}; this run stopped before any further AWS call (see `dualstack status`)")]
+    LockLost { at: String, message: String },
 }
 
+/// One record as a store keeps it: its bytes, and where it is for messages
+/// (`path:line`, or an S3 URL).
+pub struct Stored {
+    pub at: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The journal: the records read from its store, and the store that takes
+/// the next ones. The store decides what "durable" means (an fsync, an S3
+/// answer of 200); the journal decides what a record is, numbers them and
+/// chains each to the one before, so that any store refuses a gap, a
+/// reordering or an edit the same way.
 pub struct Journal {
-    path: PathBuf,
-    file: Option<File>,
+    store: std::sync::Arc<dyn crate::state::Store>,
     lines: Vec<Line>,
+    /// The hash of the last record's bytes, for the next one's `prev`.
+    last_hash: Option<String>,
+    /// This process's nonce: tells its own records from another writer's.
+    writer: String,
+    lease: Option<std::sync::Arc<crate::state::lease::Lease>>,
 }
 
 impl Journal {
-    /// Read the journal at `path` (a missing file is an empty journal).
-    pub fn open(path: &Path) -> Result<Journal, JournalError> {
-        let io = |source| JournalError::Io { path: path.to_path_buf(), source };
-        let text = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io(e)),
-        };
-        let tmp = tmp_path(path);
-        if tmp.exists() {
-            return Err(JournalError::Damaged {
-                path: tmp,
-                line: 1,
-                message: "a run stopped while creating this journal (no AWS call follows that point)".into(),
-            });
-        }
-        let lines = parse(path, &text)?;
-        Ok(Journal { path: path.to_path_buf(), file: None, lines })
+    /// Read and verify every record of `store`'s journal.
+    pub fn open(store: std::sync::Arc<dyn crate::state::Store>, lease: Option<std::sync::Arc<crate::state::lease::Lease>>) -> Result<Journal, JournalError> {
+        let stored = store.read()?;
+        let (lines, last_hash) = verify(&stored)?;
+        Ok(Journal { store, lines, last_hash, writer: crate::state::nonce(), lease })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the journal is, for messages.
+    pub fn location(&self) -> String {
+        self.store.location()
     }
 
     pub fn lines(&self) -> &[Line] {
@@ -107,25 +129,32 @@ impl Journal {
 
     /// Append one record, durably, before anything else happens.
     pub fn append(&mut self, run: &str, record: Record) -> Result<(), JournalError> {
-        let line = Line { v: FORMAT, run: run.to_string(), at: now(), record };
-        let mut text = serde_json::to_string(&line).expect("journal records serialize");
-        text.push('\n');
-        let io = |source| JournalError::Io { path: self.path.clone(), source };
-        if self.file.is_none() && self.lines.is_empty() {
-            self.file = Some(create(&self.path, text.as_bytes()).map_err(io)?);
-            self.lines.push(line);
-            return Ok(());
-        }
-        if self.file.is_none() {
-            self.file = Some(OpenOptions::new().append(true).open(&self.path).map_err(io)?);
-        }
-        let f = self.file.as_mut().expect("opened above");
-        f.write_all(text.as_bytes()).map_err(io)?;
-        f.sync_data().map_err(io)?;
+        let n = self.lines.len() as u64 + 1;
+        let line = Line {
+            v: FORMAT,
+            run: run.to_string(),
+            at: now(),
+            n: Some(n),
+            prev: self.last_hash.clone(),
+            writer: Some(self.writer.clone()),
+            record,
+        };
+        let text = serde_json::to_string(&line).expect("journal records serialize");
+        self.store.append(n, text.as_bytes())?;
+        self.last_hash = Some(hash(text.as_bytes()));
         self.lines.push(line);
         Ok(())
     }
 
+    /// Whether this process may still send a mutating call: its lease on
+    /// the lock has not run out and was not taken over. Checked just before
+    /// each one is sent (the record before it proved the journal ours).
+    pub fn before_call(&self) -> Result<(), JournalError> {
+        match &self.lease {
+            Some(lease) => lease.check().map_err(|message| JournalError::LockLost { at: self.store.location(), message }),
+            None => Ok(()),
+        }
+    }
     /// Whether `step` has changes applied in `run` that no passed gate has
     /// covered yet (a run interrupted between a change and its gate).
     pub fn gate_pending(&self, run: &str, step: &StepId) -> bool {
@@ -161,58 +190,43 @@ impl Journal {
     }
 }
 
-/// Where a journal is written before it exists under its own name.
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    path.with_file_name(name)
+
+/// A short hash of a record's bytes: the next record's `prev`.
+fn hash(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
-/// Create the journal with its first line: written to a temporary file,
-/// synced, then renamed, so that a journal never exists empty or half
-/// written (an empty one is therefore damage, not a fresh start).
-fn create(path: &Path, first: &[u8]) -> std::io::Result<File> {
-    let tmp = tmp_path(path);
-    let mut f = OpenOptions::new().create_new(true).write(true).mode(0o600).open(&tmp)?;
-    f.write_all(first)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        File::open(dir)?.sync_all()?;
-    }
-    OpenOptions::new().append(true).open(path)
-}
-
-fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<Line>, JournalError> {
-    let damaged = |line: usize, message: String| JournalError::Damaged { path: path.to_path_buf(), line, message };
-    if bytes.is_empty() && path.exists() {
-        return Err(damaged(1, "the file is empty (a journal is created with its first record)".into()));
-    }
-    if bytes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
-        damaged(line, "not UTF-8 text".into())
-    })?;
-    if !text.ends_with('\n') {
-        let line = text.lines().count();
-        return Err(damaged(line, "the last line is incomplete (the file was truncated)".into()));
-    }
-    let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let n = i + 1;
-        let value: serde_json::Value =
-            serde_json::from_str(raw).map_err(|e| damaged(n, format!("not valid JSON ({e})")))?;
+/// Parse the records in order and check their chain: each is record `n`
+/// and names the hash of the one before. Records written before the chain
+/// existed (no `n`) are taken as they are.
+fn verify(stored: &[Stored]) -> Result<(Vec<Line>, Option<String>), JournalError> {
+    let mut out = Vec::with_capacity(stored.len());
+    let mut last: Option<String> = None;
+    for (i, s) in stored.iter().enumerate() {
+        let damaged = |message: String| JournalError::Damaged { at: s.at.clone(), message };
+        let text = std::str::from_utf8(&s.bytes).map_err(|_| damaged("not UTF-8 text".into()))?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| damaged(format!("not valid JSON ({e})")))?;
         match value.get("v").and_then(|v| v.as_u64()) {
             Some(v) if v == u64::from(FORMAT) => {}
-            Some(v) => return Err(damaged(n, format!("format version {v}, but this dualstack reads version {FORMAT}"))),
-            None => return Err(damaged(n, "no format version".into())),
+            Some(v) => return Err(damaged(format!("format version {v}, but this dualstack reads version {FORMAT}"))),
+            None => return Err(damaged("no format version".into())),
         }
-        let line: Line = serde_json::from_value(value).map_err(|e| damaged(n, format!("unexpected record ({e})")))?;
+        let line: Line = serde_json::from_value(value).map_err(|e| damaged(format!("unexpected record ({e})")))?;
+        if let Some(n) = line.n {
+            let want = i as u64 + 1;
+            if n != want {
+                return Err(damaged(format!("record {n} stands where record {want} belongs")));
+            }
+            if line.prev != last {
+                return Err(damaged(format!("record {n} does not follow the record before it (its chain hash differs): a record was changed, removed or put in from elsewhere")));
+            }
+        }
+        last = Some(hash(&s.bytes));
         out.push(line);
     }
-    Ok(out)
+    Ok((out, last))
 }
 
 /// Current UTC time as RFC 3339 with milliseconds.
@@ -353,7 +367,7 @@ impl JournalState {
                         r.failed_step = Some((step.clone(), error.clone()));
                     }
                 }
-                Record::Observation { .. } | Record::GatePassed { .. } => {}
+                Record::Observation { .. } | Record::GatePassed { .. } | Record::LockTakenOver { .. } => {}
                 Record::RollbackStarted { .. } => {
                     if let Some(r) = state.last_run.as_mut() {
                         r.rolling_back = true;
@@ -391,72 +405,3 @@ impl JournalState {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::steps::subnet_ipv6;
-
-    fn flag_change() -> Change {
-        Change::SubnetIpv6(subnet_ipv6::Change::SetFlag {
-            subnet_id: "subnet-1".into(),
-            subnet: "subnet-1".into(),
-            flag: crate::aws::SubnetFlag::EnableDns64,
-            value: true,
-            prior: false,
-        })
-    }
-
-    #[test]
-    fn an_intent_without_outcome_is_unconfirmed_and_to_be_undone() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.jsonl");
-        let mut j = Journal::open(&path).unwrap();
-        let step = StepId::parse("subnets").unwrap();
-        j.append("r1", Record::Started { operation: "apply".into(), runbook: "x".into(), runbook_hash: "h".into(), vpc_id: "vpc-1".into(), pid: 1 }).unwrap();
-        j.append("r1", Record::Intent { seq: 1, step: step.clone(), change: flag_change() }).unwrap();
-        j.append("r1", Record::Outcome { seq: 1, outcome: Outcome::default(), reconciled: false }).unwrap();
-        j.append("r1", Record::Intent { seq: 2, step, change: flag_change() }).unwrap();
-        let reread = Journal::open(&path).unwrap();
-        let st = reread.state();
-        assert_eq!(st.changes[0].status, ChangeStatus::Applied);
-        assert_eq!(st.changes[1].status, ChangeStatus::Unconfirmed);
-        assert_eq!(st.to_undo().len(), 2);
-        assert!(st.interrupted().is_some());
-        assert_eq!(reread.next_seq(), 3);
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-    }
-
-    #[test]
-    fn damaged_journals_name_the_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.jsonl");
-        std::fs::write(&path, "{\"v\":1,\"run\":\"r\",\"at\":\"t\",\"type\":\"step_done\",\"step\":\"a\"}\n{\"v\":1,\"ru").unwrap();
-        match Journal::open(&path) {
-            Err(JournalError::Damaged { line, .. }) => assert_eq!(line, 2),
-            other => panic!("expected damage, got {:?}", other.err()),
-        }
-        std::fs::write(&path, "{\"v\":9,\"run\":\"r\",\"at\":\"t\",\"type\":\"step_done\",\"step\":\"a\"}\n").unwrap();
-        assert!(matches!(Journal::open(&path), Err(JournalError::Damaged { line: 1, .. })));
-        std::fs::write(&path, "not json\n").unwrap();
-        assert!(matches!(Journal::open(&path), Err(JournalError::Damaged { line: 1, .. })));
-        std::fs::write(&path, "").unwrap();
-        assert!(matches!(Journal::open(&path), Err(JournalError::Damaged { line: 1, .. })), "an empty journal is damage");
-    }
-
-    #[test]
-    fn a_journal_is_created_whole_and_a_leftover_temporary_file_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.jsonl");
-        let mut j = Journal::open(&path).unwrap();
-        j.append("r1", Record::StepDone { step: StepId::parse("a").unwrap() }).unwrap();
-        j.append("r1", Record::StepDone { step: StepId::parse("b").unwrap() }).unwrap();
-        assert_eq!(Journal::open(&path).unwrap().lines().len(), 2);
-        assert!(!tmp_path(&path).exists());
-        std::fs::write(tmp_path(&path), "{}").unwrap();
-        match Journal::open(&path) {
-            Err(JournalError::Damaged { path: p, line: 1, .. }) => assert_eq!(p, tmp_path(&path)),
-            other => panic!("expected the temporary file to be refused, got {:?}", other.err()),
-        }
-    }
-}

@@ -15,7 +15,6 @@
 
 pub mod events;
 pub mod journal;
-pub mod lock;
 pub mod pilot;
 
 use std::collections::VecDeque;
@@ -581,6 +580,7 @@ impl<'a> Engine<'a> {
     /// Journal, make and record one change; returns what AWS answered.
     async fn apply_change(&mut self, step: &StepId, change: &Change) -> Result<Outcome, StepFailure> {
         let seq = self.intent(step, change)?;
+        self.journal.before_call()?;
         let result = change.apply(&self.cx(step)).await;
         self.answer(step, change, seq, result, true).await
     }
@@ -597,6 +597,7 @@ impl<'a> Engine<'a> {
         for change in group {
             seqs.push(self.intent(step, change)?);
         }
+        self.journal.before_call()?;
         let results = {
             let cx = self.cx(step);
             futures_util::future::join_all(group.iter().map(|c| c.apply(&cx))).await
@@ -666,6 +667,7 @@ impl<'a> Engine<'a> {
                             tokio::time::sleep(ambiguous_backoff(attempt)).await;
                             attempt += 1;
                             seq = self.intent(step, change)?;
+                            self.journal.before_call()?;
                             result = change.apply(&self.cx(step)).await;
                             continue;
                         }
@@ -821,6 +823,7 @@ impl<'a> Engine<'a> {
             for (c, target) in &work {
                 self.events.emit(Event::UndoStarted { step: c.step.to_string(), seq: c.seq, change: target.change.describe() });
             }
+            self.journal.before_call()?;
             let results = futures_util::future::join_all(work.iter().map(|(c, target)| self.undo_one(c, target, &snapshot))).await;
             let mut stale = false;
             let mut failure = None;
