@@ -30,8 +30,9 @@ line is printed to stdout (and flushed)::
 Nothing else is ever written to stdout (anything moto prints goes to stderr),
 so a parent may stop reading after that line. The server runs until SIGTERM or
 SIGINT and then exits 0. ``--pristine`` applies no correction at all (plain
-moto plus the control endpoints), so a test can show that each departure
-exists in pristine moto. ``--verbose`` logs every request to stderr.
+moto plus the control endpoints, and the S3 write delay of
+``/_emulator/s3-config``, idle unless set), so a test can show that each
+departure exists in pristine moto. ``--verbose`` logs every request to stderr.
 
 Corrections (applied before serving, unless ``--pristine``)
 -----------------------------------------------------------
@@ -362,15 +363,61 @@ n. Network ACLs, Route 53 and ELBv2 hosted zones, modelled in
      EvaluateTargetHealth) without TTL and ``SetIdentifier``/``Weight`` when
      given, orders records by name with the labels reversed, then type; a
      record outside the zone is ``InvalidChangeBatch``.
+o. S3 conditional writes (the tool's journal and lease lock), in
+   ``s3_model.py`` (its module docstring has the details). S3 is served by
+   the same moto server: path-style requests (``PUT /bucket/key``) signed
+   for ``s3`` at the emulator's endpoint reach moto's S3 (checked: moto
+   routes them by the credential scope; no routing correction needed).
+   - Atomic conditions. AWS evaluates ``PutObject`` ``If-None-Match: *`` /
+     ``If-Match: <etag>`` and ``DeleteObject`` ``If-Match`` in one step with
+     the write: of many racing ``If-None-Match: *`` writers to one key exactly
+     one gets 200, the others 412 ``PreconditionFailed`` (or 409
+     ``ConditionalRequestConflict``, to be retried). moto checks, then writes,
+     holding nothing between the two: racing writers all get 200, the last
+     one's body stays. Corrected: every object-level S3 request runs under one
+     lock per (account, bucket, key), across moto's check and its write. The
+     emulator never answers 409 (the fault proxy's ``conditional_conflict``
+     and ``/_emulator/faults`` inject it). ``/_emulator/s3-config`` (below)
+     widens moto's race window so that a test shows the race every time.
+   - ``DeleteObject`` ``If-Match: *`` deletes an existing object (204) and
+     answers 404 ``NoSuchKey`` for a missing one (S3 User Guide, conditional
+     deletes: ``*`` checks that the object exists); moto compares ``*`` with
+     the ETag and answers 412 for an existing object.
+   - ``PutObject`` ``If-None-Match`` with anything but ``*`` answers HTTP 501
+     ``NotImplemented`` "A header you provided implies functionality that is
+     not implemented" (AWS: "Expects the '*' (asterisk) character"); moto
+     ignores the header and overwrites.
+   - Checked and already AWS-like in moto (no correction): ``If-None-Match:
+     *`` on an existing key -> 412 PreconditionFailed; ``If-Match`` on
+     PutObject or DeleteObject of a missing (or deleted) key -> 404
+     NoSuchKey; a wrong ETag -> 412 PreconditionFailed; the right ETag writes
+     (200) or deletes (204); ETags with or without quotes; the ETag of a plain
+     PUT is the quoted MD5 of the body; GetObject, HeadObject, ListObjectsV2
+     and CreateBucket (us-east-1: idempotent for its owner) as AWS, reads and
+     lists strongly consistent. Not corrected: a PutObject sent with
+     ``Content-Type: application/x-www-form-urlencoded`` is stored empty
+     (moto's server parses the body as a form).
 
 Control API (JSON; paths under ``/_emulator/``; handled by a WSGI middleware
 before moto sees the request; available in pristine mode too)
 -----------------------------------------------------------------------------
 Each AWS request is classified by service (credential scope of the
-Authorization header, else Host: ``ec2`` or ``elasticloadbalancing``) and by its
-``Action`` form/query parameter; it is *mutating* unless the action starts
-with Describe, Get or List, or the middleware answers it itself as a dry run
-(correction i) or a denial (``/_emulator/deny``) -- those never change state.
+Authorization header or of a presigned URL's ``X-Amz-Credential``, else Host:
+``ec2``, ``elasticloadbalancing``, an S3 host) and by its ``Action``
+form/query parameter (ECS: ``X-Amz-Target``; Route 53 and S3, REST: the
+method and path). S3 requests (service ``s3``) are named by method, path
+(path-style ``/bucket/key``, or the bucket in a virtual-hosted Host), query
+subresource and ``x-amz-copy-source`` (``awswire.s3_call``): ``PUT /b/k``
+PutObject (CopyObject with a copy source), ``GET /b/k`` GetObject, ``HEAD
+/b/k`` HeadObject, ``DELETE /b/k`` DeleteObject, ``GET /b?list-type=2``
+ListObjectsV2, ``GET /b`` ListObjects, ``PUT /b`` CreateBucket, ``HEAD /b``
+HeadBucket, ``DELETE /b`` DeleteBucket, ``GET /`` ListBuckets, ``POST
+/b?delete`` DeleteObjects, the multipart calls and the subresources
+(``?versioning``, ``?tagging``, ...). A request is *mutating* unless the
+action starts with Describe, Get, List, Head or Select, or the middleware
+answers it itself as a dry run (correction i) or a denial
+(``/_emulator/deny``) -- those never change state. An answer the middleware
+makes to a HEAD request (denial, fault, hold) has no body.
 
 Order of the checks on each AWS request. An EC2 dry run (correction i) is
 answered by a due fault with ``"dry_run": true``, else 400 UnknownParameter
@@ -462,8 +509,20 @@ with ``"dry_run": true`` the dry runs only; a denied call counts for none.
     authorized to perform this operation." (EC2 XML); ELBv2 -> HTTP 403
     ``AccessDenied`` "User: arn:aws:iam::123456789012:user/test is not
     authorized to perform: elasticloadbalancing:SetIpAddressType" (ELBv2
-    XML). Logged with its status, not mutating, ``"denied": true``. Answer:
-    ``{"actions": [...every denied action...]}``.
+    XML); S3 -> HTTP 403 ``AccessDenied`` "User:
+    arn:aws:iam::123456789012:user/test is not authorized to perform:
+    s3:PutObject on resource: "arn:aws:s3:::BUCKET/KEY" because no
+    identity-based policy allows the s3:PutObject action" in S3's
+    ``<Error>`` XML (no body for HEAD). S3 is matched by IAM action, not API
+    operation: ``s3:PutObject`` denies PutObject, CopyObject and the
+    multipart uploads, ``s3:GetObject`` GetObject and HeadObject,
+    ``s3:ListBucket`` ListObjectsV2, ListObjects and HeadBucket,
+    ``s3:DeleteObject`` DeleteObject and DeleteObjects, ``s3:CreateBucket``
+    CreateBucket (``s3:GetObjectVersion`` / ``s3:DeleteObjectVersion`` with a
+    versionId); a DeleteObject with ``If-Match`` needs ``s3:GetObject`` too
+    (S3 User Guide, conditional deletes). Logged with its status, not
+    mutating, ``"denied": true``. Answer: ``{"actions": [...every denied
+    action...]}``.
 ``GET  /_emulator/deny``  -> ``{"actions": [...]}`` (in the order added)
 ``POST /_emulator/deny/clear``
     Allows every action again.
@@ -477,7 +536,8 @@ with ``"dry_run": true`` the dry runs only; a denied call counts for none.
     (back to the command-line values), and correction n's Route 53 changes,
     network ACL quota and pending change reads (back to the command-line
     values; the ACLs' modified directions live on moto's ACLs and go with
-    them).
+    them), and ``/_emulator/s3-config``'s delay (back to 0; S3's buckets and
+    objects are moto's and go with its reset).
 ``GET/POST /_emulator/ecs-tasks``
     Body ``{"service": "redash-server", "fail": "always"}``: the fate of the
     tasks launched from then on by the services of that name (any cluster):
@@ -509,6 +569,16 @@ with ``"dry_run": true`` the dry runs only; a denied call counts for none.
     change keeps the count it was issued with.
     Both answer 409 with ``--pristine`` and 400 for an unknown key or a bad
     value; kept apart from ``/_emulator/config``, whose answer is fixed.
+``GET/POST /_emulator/s3-config``
+    ``{"conditional_write_delay_seconds": 0}`` reads/changes a delay (seconds,
+    0 to 30) slept by a conditional S3 write -- PutObject with
+    ``If-None-Match`` or ``If-Match``, DeleteObject with ``If-Match`` --
+    after moto has checked its condition and before it writes (a request
+    whose condition fails never sleeps). A test instrument, not AWS's
+    behaviour: it widens moto's check-then-write window so that racing
+    writers show the race on ``--pristine`` every time, and that correction o
+    closes it. Available with ``--pristine`` too (the one patch made there;
+    it does nothing at 0); 400 for an unknown key or a bad value.
 """
 
 from __future__ import annotations
@@ -526,7 +596,17 @@ import threading
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
-from awswire import aws_error, is_mutating, reason_phrase, rest_action, serve_until_signal
+from awswire import (
+    S3Call,
+    aws_error,
+    is_mutating,
+    is_s3_host,
+    reason_phrase,
+    rest_action,
+    s3_call,
+    serve_until_signal,
+    signing_service,
+)
 
 READY_LINE = "dualstack-emulator listening on http://{host}:{port}"
 
@@ -591,6 +671,10 @@ class EmulatorState:
         self.nacl_entry_quota = 20
         self.change_pending_reads = 1
         self.dns_nacl: Any = None  # dns_nacl_model.DnsNaclModel, corrected mode only
+        # S3 (correction o's per-key locks, both modes' write delay): s3_model.S3Model.
+        import s3_model
+
+        self.s3 = s3_model.S3Model()
 
     def release_hold(self) -> None:
         with self.lock:
@@ -1201,6 +1285,11 @@ def apply_corrections() -> None:
 
     STATE.dns_nacl = dns_nacl_model.install(STATE)
     STATE.dns_nacl.set_defaults(STATE.nacl_entry_quota, STATE.change_pending_reads)
+
+    # ---- o: S3 conditional writes (s3_model.py) -------------------------------
+    import s3_model
+
+    s3_model.install(STATE.s3)
 
 
 # ---------------------------------------------------------------------------
@@ -1826,6 +1915,11 @@ FAULT_STATUS = {
     "ServiceUnavailable": 503,
     "Unavailable": 503,
     "RequestLimitExceeded": 503,  # EC2 throttling (ELBv2's Throttling is a 400)
+    "SlowDown": 503,  # S3 throttling
+    "ConditionalRequestConflict": 409,  # S3: a conflicting conditional write in progress
+    "PreconditionFailed": 412,
+    "NoSuchKey": 404,
+    "NoSuchBucket": 404,
 }
 
 
@@ -1837,7 +1931,6 @@ _HOST_SERVICE = re.compile(r"^(ec2|elasticloadbalancing)\.")
 
 # Requests of these services advance the ECS model's clock (correction m).
 TICKING_SERVICES = ("ec2", "elasticloadbalancing", "ecs")
-_CREDENTIAL = re.compile(r"Credential=[^/,\s]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 
 
 def request_params(environ: dict[str, Any], body: bytes) -> dict[str, list[str]]:
@@ -1881,8 +1974,25 @@ def ec2_actions_without_dry_run() -> frozenset[str]:
         return _no_dry_run
 
 
-def denial_error(service: str, action: str | None) -> tuple[str, list[tuple[str, str]], bytes]:
-    """AWS's answer to a caller without the permission for `action`."""
+def denial_error(
+    service: str, action: str | None, s3: S3Call | None = None, iam_action: str | None = None
+) -> tuple[str, list[tuple[str, str]], bytes]:
+    """AWS's answer to a caller without the permission for `action` (S3: for
+    `iam_action`, one of the IAM actions the request `s3` needs)."""
+    if service == "s3":
+        # S3's REST XML, HTTP 403, with the context AWS adds for callers of
+        # the bucket owner's account (S3 User Guide, "Access denied message
+        # examples": "User: user-arn is not authorized to perform: action on
+        # "resource-arn" because context").
+        name = f"s3:{iam_action or action}"
+        resource = s3.resource if s3 is not None else "*"
+        return aws_error(
+            "s3",
+            "AccessDenied",
+            f'User: {CALLER_ARN} is not authorized to perform: {name} on resource: "{resource}" '
+            f"because no identity-based policy allows the {name} action",
+            403,
+        )
     if service == "elasticloadbalancing":
         return aws_error(
             service,
@@ -1901,20 +2011,55 @@ def denial_error(service: str, action: str | None) -> tuple[str, list[tuple[str,
     return aws_error(service, "UnauthorizedOperation", UNAUTHORIZED_MESSAGE, 403)
 
 
+class EnvironHeaders:
+    """Case-insensitive ``get`` of a WSGI environ's request headers."""
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self.environ = environ
+
+    def get(self, name: str, default: Any = None) -> Any:
+        key = name.upper().replace("-", "_")
+        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            return self.environ.get(key, default)
+        return self.environ.get("HTTP_" + key, default)
+
+
+def s3_request(environ: dict[str, Any]) -> S3Call:
+    """The S3 operation of a REST request (path-style, or virtual-hosted)."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
+    path = raw.split("?", 1)[0]
+    if "://" in path:  # absolute form
+        path = "/" + path.split("://", 1)[1].partition("/")[2]
+    if not path:
+        from urllib.parse import quote
+
+        path = quote(environ.get("PATH_INFO", "/"))
+    return s3_call(
+        environ.get("REQUEST_METHOD", "GET"),
+        path,
+        environ.get("QUERY_STRING", ""),
+        EnvironHeaders(environ),
+        environ.get("HTTP_HOST", ""),
+    )
+
+
 def classify(environ: dict[str, Any], body: bytes) -> tuple[str, str | None]:
     """(service, Action) of an AWS request."""
-    service = None
-    match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
-    if match:
-        service = match.group(1)
-    else:
-        host_match = _HOST_SERVICE.match(environ.get("HTTP_HOST", ""))
+    service = signing_service(environ.get("HTTP_AUTHORIZATION", ""), environ.get("QUERY_STRING", ""))
+    if service is None:
+        host = environ.get("HTTP_HOST", "")
+        host_match = _HOST_SERVICE.match(host)
         if host_match:
             service = host_match.group(1)
+        elif is_s3_host(host):
+            service = "s3"
     # Route 53 speaks REST: the method and path name the action.
     rest = rest_action(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
     if rest:
         return "route53", rest
+    # So does S3: method, path, query (correction o's requests, denials).
+    if service == "s3":
+        return "s3", s3_request(environ).action
     action = request_params(environ, body).get("Action", [None])[0]
     if action is None:
         # JSON protocols (ECS) name the action in a header:
@@ -1947,6 +2092,7 @@ class ControlMiddleware:
 
         body = self._read_body(environ)
         service, action = classify(environ, body)
+        s3 = s3_request(environ) if service == "s3" else None
         dry_run = is_dry_run(service, request_params(environ, body))
         entry: dict[str, Any] = {"service": service, "action": action, "mutating": False, "status": None}
         if dry_run:
@@ -1967,14 +2113,14 @@ class ControlMiddleware:
                     answer = denial_error(service, action)
                 else:
                     answer = aws_error(service, "DryRunOperation", DRY_RUN_MESSAGE, 412)
-            elif self._is_denied(service, action):
+            elif (denied := self._denied_action(service, action, s3)) is not None:
                 entry["denied"] = True
-                answer = denial_error(service, action)
+                answer = denial_error(service, action, s3, denied)
             else:
                 # With --pristine a dry run goes to moto, which may apply it.
                 entry["mutating"] = is_mutating(action)
         if answer is not None:  # answered here: never applied, never held
-            status, headers, data = answer
+            status, headers, data = self._for_method(environ, answer)
             entry["status"] = int(status.split(" ", 1)[0])
             start_response(status, headers)
             return [data]
@@ -2016,6 +2162,8 @@ class ControlMiddleware:
             status, headers, data = aws_error(
                 service, "InternalError", "response withheld and released by the emulator", 500
             )
+        if hold is not None or fault is not None:
+            status, headers, data = self._for_method(environ, (status, headers, data))
 
         entry["status"] = int(status.split(" ", 1)[0])
         start_response(status, headers)
@@ -2039,6 +2187,30 @@ class ControlMiddleware:
             return False
         name = f"{service}:{action}".lower()
         return any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in self.state.denied)
+
+    def _denied_action(self, service: str, action: str | None, s3: S3Call | None) -> str | None:
+        """The denied IAM action a request needs, or None (caller holds the lock).
+
+        S3 API operations are not IAM actions: ListObjectsV2 needs
+        ``s3:ListBucket``, HeadObject ``s3:GetObject``, DeleteObject with
+        If-Match ``s3:DeleteObject`` and ``s3:GetObject`` (awswire.s3_call)."""
+        if s3 is not None:
+            for iam in s3.iam_actions:
+                if self._is_denied("s3", iam):
+                    return iam
+            return None
+        return action if self._is_denied(service, action) else None
+
+    @staticmethod
+    def _for_method(
+        environ: dict[str, Any], answer: tuple[str, list[tuple[str, str]], bytes]
+    ) -> tuple[str, list[tuple[str, str]], bytes]:
+        """An answer made here, without its body for a HEAD request (as AWS answers HEAD)."""
+        status, headers, data = answer
+        if environ.get("REQUEST_METHOD", "").upper() != "HEAD":
+            return answer
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"] + [("Content-Length", "0")]
+        return status, headers, b""
 
     def _take_fault(self, service: str, action: str | None, dry_run: bool = False) -> dict[str, Any] | None:
         """Count this call against every matching fault; pop the first one due.
@@ -2145,6 +2317,8 @@ class ControlMiddleware:
             ("POST", "/_emulator/nacl-config"): lambda: self.state.dns_nacl.nacl_config(payload),
             ("GET", "/_emulator/dns-config"): lambda: self.state.dns_nacl.dns_config({}),
             ("POST", "/_emulator/dns-config"): lambda: self.state.dns_nacl.dns_config(payload),
+            ("GET", "/_emulator/s3-config"): lambda: self.state.s3.config({}),
+            ("POST", "/_emulator/s3-config"): lambda: self.state.s3.config(payload),
             ("POST", "/_emulator/reset"): self._reset,
         }
         handler = routes.get((method, path))
@@ -2339,6 +2513,7 @@ class ControlMiddleware:
                 self.state.ecs.reset()
             if self.state.dns_nacl is not None:
                 self.state.dns_nacl.reset()  # Route 53 changes, quota and pending reads (n)
+            self.state.s3.reset()  # the write delay back to 0, correction o's locks
         return {"ok": True}
 
 
@@ -2439,6 +2614,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.pristine:
         apply_corrections()
         ec2_actions_without_dry_run()  # load the EC2 model before serving
+    import s3_model
+
+    s3_model.install_instrument(STATE.s3)  # both modes: it only sleeps when asked (o)
 
     server = make_server(
         args.host,
