@@ -47,10 +47,26 @@ Each AWS call is classified from its form body (or query string): ``Action``,
 and the service from ``Version``: ``2016-11-15`` is ``ec2``, ``2015-12-01`` is
 ``elbv2`` (a few other query APIs by their version: ``elb``, ``sts``, ``iam``,
 ``autoscaling``; else the service of the SigV4 credential scope; else
-``unknown``). A call is *mutating* unless its action starts with Describe,
-Get or List. Injected errors use ELBv2's ``<ErrorResponse>`` XML for ``elbv2``
-and EC2's ``<Response><Errors>`` XML for every other service, content type
-text/xml.
+``unknown``). JSON protocols (ECS) are named by ``X-Amz-Target``; REST ones by
+method and path: Route 53 (``/2013-04-01/...``) and S3, service ``s3``: a
+request whose SigV4 credential scope (Authorization header, or a presigned
+URL's ``X-Amz-Credential``) is ``s3``, or unsigned to an ``*.s3*.amazonaws.com``
+host, is named from its method, path (path-style ``/bucket/key``, or the
+bucket in a virtual-hosted Host), query subresource and ``x-amz-copy-source``
+header (``awswire.s3_call``), e.g. ``PUT /b/k`` PutObject (CopyObject with a
+copy source), ``GET /b/k`` GetObject, ``HEAD /b/k`` HeadObject, ``DELETE
+/b/k`` DeleteObject, ``GET /b?list-type=2`` ListObjectsV2 (ListObjects
+without), ``PUT /b`` CreateBucket, ``HEAD /b`` HeadBucket, ``DELETE /b``
+DeleteBucket, ``GET /`` ListBuckets, ``POST /b?delete`` DeleteObjects, the
+multipart calls, the bucket and object subresources (``?versioning``
+PutBucketVersioning/GetBucketVersioning, ``?tagging``, ...). A call is
+*mutating* unless its action starts with Describe, Get, List, Head or Select
+(S3's HeadObject, HeadBucket, SelectObjectContent): PutObject, DeleteObject
+and CreateBucket are mutating. Injected errors use ELBv2's
+``<ErrorResponse>`` XML for ``elbv2``, S3's ``<Error>`` XML (content type
+application/xml, ``x-amz-request-id`` and ``x-amz-id-2`` headers; no body for
+a HEAD request) for ``s3``, and EC2's ``<Response><Errors>`` XML for every
+other service, content type text/xml.
 
 Scenario (JSON object; every key optional, a missing key is off)
 ---------------------------------------------------------------
@@ -64,19 +80,35 @@ Scenario (JSON object; every key optional, a missing key is off)
 ``throttle_rate``: probability
     The call is answered, unforwarded, with a throttling error: ec2 HTTP 503
     ``RequestLimitExceeded`` "Request limit exceeded.", elbv2 HTTP 400
-    ``Throttling`` "Rate exceeded".
+    ``Throttling`` "Rate exceeded", s3 HTTP 503 ``SlowDown`` "Please reduce
+    your request rate.".
 ``throttle_burst``: ``{"after": N, "count": M}``
     After N AWS calls (counted from when the scenario was set), the next M
     calls are throttled as above, consecutively, whatever their action.
 ``server_error_rate``: probability; ``server_error_status``: 500 or 503 (default 503)
     The call is answered, unforwarded, with that status: 500 ``InternalError``
-    (elbv2: ``InternalFailure``), 503 ``ServiceUnavailable``.
+    (elbv2: ``InternalFailure``), 503 ``ServiceUnavailable`` (s3: "Service is
+    unable to handle request.").
+``conditional_conflict``: ``{"first": N, "rate": probability}`` (both default 0)
+    A conditional S3 write -- PutObject, CopyObject or CompleteMultipartUpload
+    with ``If-None-Match`` or ``If-Match``, DeleteObject with ``If-Match`` --
+    is answered, unforwarded (not applied), HTTP 409
+    ``ConditionalRequestConflict`` "A conflicting conditional operation is
+    currently in progress against this resource. Please try again." (S3 XML),
+    as AWS answers a conditional write that raced a conflicting one: the
+    first N conditional writes (counted from when the scenario was set), then
+    each with that probability. Unconditional writes and other calls pass.
 ``lose_response``: ``{"mutating": "once" | probability, "mode": "500" | "drop"}``
     A mutating call is forwarded and applied, then its answer is lost: mode
     ``"500"`` (the default) answers HTTP 500 ``InternalError`` (elbv2:
     ``InternalFailure``), mode ``"drop"`` closes the client connection without
     any response. ``"once"``: the first time a request (action plus exact body
-    bytes) is applied its answer is lost; identical requests after that pass.
+    bytes; for REST calls such as S3's also the same path and If-Match /
+    If-None-Match headers) is applied its answer is lost; identical requests
+    after that pass. S3 PutObject (200), DeleteObject (204), CreateBucket and
+    the other S3 writes are mutating calls like any other: mode ``"500"``
+    answers S3's 500 ``InternalError`` "We encountered an internal error.
+    Please try again." (S3 XML).
     A probability is drawn per mutating call. Only answers the upstream gave
     with a 2xx status are lost (a rejected call was not applied, so it passes
     unchanged and does not use up its ``"once"``).
@@ -92,13 +124,15 @@ Scenario (JSON object; every key optional, a missing key is off)
     ``RuleNotFound`` respectively. N is counted per ID. (AWS's eventual
     consistency, as its documentation describes it for EC2.)
 ``only_actions``: list of action names
-    Throttling (rate and burst), server errors and lost answers apply only to
-    these actions (the burst then counts only these actions' calls).
+    Throttling (rate and burst), server errors, conditional conflicts and lost
+    answers apply only to these actions (the burst and ``conditional_conflict``'s
+    ``first`` then count only these actions' calls).
     Latency and ``not_found_after_create`` apply to every call.
 
 For one call, in this order: the hold (below) if it is the held call (it then
 gets no other fault), then throttle burst, throttle rate, server error,
-not-found, else it is forwarded, and then its answer may be lost. Unknown keys
+conditional conflict, not-found, else it is forwarded, and then its answer
+may be lost. Unknown keys
 and bad values are rejected (400), so a typo never silently disables a fault.
 
 Control API (JSON answers, 200; 400 with ``{"error": ...}`` for bad input,
@@ -106,7 +140,8 @@ Control API (JSON answers, 200; 400 with ``{"error": ...}`` for bad input,
 ---------------------------------------------------------------------------
 ``POST /_proxy/scenario``  body: a scenario
     Replaces the whole scenario, restarts the random generator and the
-    scenario's counters (burst, ``"once"`` requests, pending not-found IDs).
+    scenario's counters (burst, conditional writes, ``"once"`` requests,
+    pending not-found IDs).
     Answers the scenario with defaults filled in.
 ``GET  /_proxy/scenario``
     The current scenario, defaults filled in.
@@ -128,8 +163,9 @@ Control API (JSON answers, 200; 400 with ``{"error": ...}`` for bad input,
 ``GET  /_proxy/calls``
     ``{"calls": [{"seq": 1, "service": "ec2", "action": "CreateRoute",
     "mutating": true, "outcome": "forwarded", "status": 200, "applied":
-    true}, ...]}`` in arrival order. ``outcome``: ``forwarded``,
-    ``throttled``, ``server_error``, ``not_found``, ``lost_500``, ``dropped``,
+    true}, ...]}`` in arrival order (S3: ``{"service": "s3", "action":
+    "PutObject", ...}``). ``outcome``: ``forwarded``, ``throttled``,
+    ``server_error``, ``conflict``, ``not_found``, ``lost_500``, ``dropped``,
     ``discarded`` (held before, released without forwarding),
     ``upstream_error``, or null while in flight (e.g. held). ``status``: the
     HTTP status written to the client (null for dropped, discarded, in
@@ -137,9 +173,12 @@ Control API (JSON answers, 200; 400 with ``{"error": ...}`` for bad input,
 ``GET  /_proxy/stats``
     ``{"by_action": {"ec2:CreateRoute": {"calls": n, "applied": n, "faults":
     n}, ...}, "total": n, "mutating": n, "applied_mutating": n, "faults": n}``
-    over the same calls. ``applied`` counts lost answers too (applied, but
-    the client did not hear); ``faults`` counts the outcomes throttled,
-    server_error, not_found, lost_500, dropped and discarded.
+    over the same calls; keys are ``service:action``, e.g. ``s3:PutObject``,
+    ``s3:GetObject``, ``s3:HeadObject``, ``s3:DeleteObject``,
+    ``s3:ListObjectsV2``, ``s3:CreateBucket``. ``applied`` counts lost answers
+    too (applied, but the client did not hear); ``faults`` counts the outcomes
+    throttled, server_error, conflict, not_found, lost_500, dropped and
+    discarded.
 ``POST /_proxy/calls/clear``
     Empties the call log (and so the stats); ``seq`` restarts at 1.
 ``POST /_proxy/reset``
@@ -166,7 +205,17 @@ from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from awswire import aws_error, is_mutating, reason_phrase, rest_action, serve_until_signal  # noqa: E402
+from awswire import (  # noqa: E402
+    S3Call,
+    aws_error,
+    is_mutating,
+    is_s3_host,
+    reason_phrase,
+    rest_action,
+    s3_call,
+    serve_until_signal,
+    signing_service,
+)
 
 READY_LINE = "dualstack-faultproxy listening on http://{host}:{port}"
 CONTROL_PREFIX = "/_proxy"
@@ -182,7 +231,6 @@ SERVICE_VERSIONS = {
     "2010-05-08": "iam",
     "2011-01-01": "autoscaling",
 }
-_CREDENTIAL = re.compile(r"Credential=[^/,\s]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 
 HOP_BY_HOP = frozenset(
     ("connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade")
@@ -190,7 +238,9 @@ HOP_BY_HOP = frozenset(
 # Not forwarded in requests either: the proxy reads the whole body itself.
 REQUEST_ONLY_SKIP = frozenset(("expect", "content-length"))
 
-FAULT_OUTCOMES = frozenset(("throttled", "server_error", "not_found", "lost_500", "dropped", "discarded"))
+FAULT_OUTCOMES = frozenset(
+    ("throttled", "server_error", "conflict", "not_found", "lost_500", "dropped", "discarded")
+)
 
 # IDs that appear in a create call's answer; the not-found error for each kind.
 _NEW_ID = re.compile(
@@ -226,13 +276,26 @@ NOT_FOUND = {
 # ---------------------------------------------------------------------------
 
 
-def classify(query: str, body: bytes, authorization: str = "", target: str = "", method: str = "POST", path: str = "/") -> tuple[str, str | None]:
+def classify(
+    query: str,
+    body: bytes,
+    authorization: str = "",
+    target: str = "",
+    method: str = "POST",
+    path: str = "/",
+    headers: Any = None,
+    host: str = "",
+) -> tuple[str, str | None]:
     """(service, Action) of an AWS request: the query protocol's ``Action``,
     for JSON protocols (ECS) the ``X-Amz-Target`` header's last part, for
-    Route 53's REST protocol the method and path."""
+    Route 53's and S3's REST protocols the method and path (S3: and the
+    query's subresource, the copy-source header)."""
     rest = rest_action(method, path)
     if rest:
         return "route53", rest
+    s3 = s3_request(query, authorization, method, path, headers, host)
+    if s3 is not None:
+        return "s3", s3.action
     params = parse_qs(query)
     if body and not target:
         params.update(parse_qs(body.decode("utf-8", "replace")))
@@ -240,9 +303,18 @@ def classify(query: str, body: bytes, authorization: str = "", target: str = "",
     version = params.get("Version", [None])[0]
     service = SERVICE_VERSIONS.get(version or "")
     if service is None:
-        match = _CREDENTIAL.search(authorization)
-        service = match.group(1) if match else "unknown"
+        service = signing_service(authorization) or "unknown"
     return service, action
+
+
+def s3_request(
+    query: str, authorization: str, method: str, path: str, headers: Any = None, host: str = ""
+) -> S3Call | None:
+    """The S3 operation of a request signed for ``s3`` (or sent to an S3 host), else None."""
+    service = signing_service(authorization, query)
+    if service != "s3" and not (service is None and is_s3_host(host)):
+        return None
+    return s3_call(method, path.split("?", 1)[0], query, headers or {}, host)
 
 
 def find_ids(text: str) -> dict[str, str]:
@@ -262,7 +334,7 @@ def new_ids(response_body: bytes, request_body: bytes) -> dict[str, str]:
 
 def error_response(service: str, code: str, message: str, status: int) -> tuple[int, list[tuple[str, str]], bytes]:
     """An injected AWS error in the service's XML shape: (status, headers, body)."""
-    shape = "elasticloadbalancing" if service == "elbv2" else "ec2"
+    shape = {"elbv2": "elasticloadbalancing", "s3": "s3"}.get(service, "ec2")
     _, headers, body = aws_error(shape, code, message, status)
     return status, headers, body
 
@@ -270,10 +342,26 @@ def error_response(service: str, code: str, message: str, status: int) -> tuple[
 def throttle_error(service: str) -> tuple[int, list[tuple[str, str]], bytes]:
     if service == "elbv2":
         return error_response(service, "Throttling", "Rate exceeded", 400)
+    if service == "s3":
+        return error_response(service, "SlowDown", "Please reduce your request rate.", 503)
     return error_response(service, "RequestLimitExceeded", "Request limit exceeded.", 503)
 
 
+CONFLICT_MESSAGE = (
+    "A conflicting conditional operation is currently in progress against this resource. Please try again."
+)
+
+
+def conflict_error() -> tuple[int, list[tuple[str, str]], bytes]:
+    """S3's answer to a conditional write that raced a conflicting one."""
+    return error_response("s3", "ConditionalRequestConflict", CONFLICT_MESSAGE, 409)
+
+
 def server_error(service: str, status: int) -> tuple[int, list[tuple[str, str]], bytes]:
+    if service == "s3":  # S3's error codes and messages
+        if status == 500:
+            return error_response(service, "InternalError", "We encountered an internal error. Please try again.", 500)
+        return error_response(service, "ServiceUnavailable", "Service is unable to handle request.", 503)
     if status == 500:
         code = "InternalFailure" if service == "elbv2" else "InternalError"
         return error_response(service, code, "We encountered an internal error. Please try again.", 500)
@@ -293,6 +381,7 @@ SCENARIO_KEYS = (
     "server_error_status",
     "lose_response",
     "not_found_after_create",
+    "conditional_conflict",
     "only_actions",
 )
 
@@ -341,6 +430,7 @@ def parse_scenario(payload: Any, default_latency_ms: float = 0.0, default_seed: 
         "server_error_status": payload.get("server_error_status", 503),
         "lose_response": None,
         "not_found_after_create": None,
+        "conditional_conflict": None,
         "only_actions": None,
     }
     if scenario["latency_ms"] < 0:
@@ -365,6 +455,12 @@ def parse_scenario(payload: Any, default_latency_ms: float = 0.0, default_seed: 
     if payload.get("not_found_after_create") is not None:
         nf = _object(payload["not_found_after_create"], "not_found_after_create", ("reads",))
         scenario["not_found_after_create"] = {"reads": _integer(nf.get("reads", 1), "not_found_after_create.reads")}
+    if payload.get("conditional_conflict") is not None:
+        conflict = _object(payload["conditional_conflict"], "conditional_conflict", ("first", "rate"))
+        scenario["conditional_conflict"] = {
+            "first": _integer(conflict.get("first", 0), "conditional_conflict.first"),
+            "rate": _probability(conflict.get("rate", 0.0), "conditional_conflict.rate"),
+        }
     if payload.get("only_actions") is not None:
         actions = payload["only_actions"]
         if not isinstance(actions, list) or not all(isinstance(a, str) and a for a in actions):
@@ -438,15 +534,17 @@ class ProxyState:
         self.scenario = scenario
         self.rng = random.Random(scenario["seed"])
         self.burst_seen = 0  # eligible calls seen by the burst
-        self.lost_once: set[tuple[str | None, bytes]] = set()
+        self.conditional_seen = 0  # eligible conditional S3 writes seen by conditional_conflict
+        self.lost_once: set[tuple[Any, ...]] = set()
         self.not_found: dict[str, list[Any]] = {}  # id -> [kind, reads left]
 
     def _eligible(self, action: str | None) -> bool:
         only = self.scenario["only_actions"]
         return only is None or action in only
 
-    def decide(self, service: str, action: str | None, mutating: bool, body: bytes) -> Decision:
-        """Log an arriving AWS call and decide its fate (holds and pre-forward faults)."""
+    def decide(self, service: str, action: str | None, mutating: bool, body: bytes, conditional: bool = False) -> Decision:
+        """Log an arriving AWS call and decide its fate (holds and pre-forward faults).
+        ``conditional``: an S3 write with If-None-Match / If-Match."""
         with self.lock:
             self.seq += 1
             entry = {
@@ -487,6 +585,14 @@ class ProxyState:
                     decision.fault = server_error(service, scenario["server_error_status"])
                     decision.outcome = "server_error"
                     return decision
+                conflict = scenario["conditional_conflict"]
+                if conflict is not None and conditional:
+                    self.conditional_seen += 1
+                    if self.conditional_seen <= conflict["first"] or (
+                        conflict["rate"] > 0 and self.rng.random() < conflict["rate"]
+                    ):
+                        decision.fault, decision.outcome = conflict_error(), "conflict"
+                        return decision
 
             if not mutating and self.not_found and body:
                 for found in find_ids(unquote_plus(body.decode("utf-8", "replace"))):
@@ -503,8 +609,11 @@ class ProxyState:
                     return decision
             return decision
 
-    def after_forward(self, decision: Decision, action: str | None, body: bytes, answer: bytes) -> str | None:
-        """A mutating call was applied (2xx): note new IDs; answer the lose mode or None."""
+    def after_forward(
+        self, decision: Decision, action: str | None, body: bytes, answer: bytes, request: tuple[Any, ...] = ()
+    ) -> str | None:
+        """A mutating call was applied (2xx): note new IDs; answer the lose mode or None.
+        ``request``: what else tells identical requests apart (path, conditions)."""
         with self.lock:
             decision.entry["applied"] = True
             scenario = self.scenario
@@ -516,7 +625,7 @@ class ProxyState:
             if decision.hold is not None or lose is None or not decision.eligible:
                 return None
             if lose["mutating"] == "once":
-                key = (action, body)
+                key = (action, body, *request)
                 if key in self.lost_once:
                     return None
                 self.lost_once.add(key)
@@ -753,9 +862,15 @@ class ProxyHandler(BaseHTTPRequestHandler):
     def _aws_call(self, path: str, body: bytes) -> None:
         state = self.server.state
         query = path.split("?", 1)[1] if "?" in path else ""
-        service, action = classify(query, body, self.headers.get("Authorization", ""), self.headers.get("X-Amz-Target", ""), self.command, path)
+        authorization = self.headers.get("Authorization", "")
+        host = self.headers.get("Host", "")
+        s3 = s3_request(query, authorization, self.command, path, self.headers, host)
+        if s3 is not None:
+            service, action = "s3", s3.action
+        else:
+            service, action = classify(query, body, authorization, self.headers.get("X-Amz-Target", ""), self.command, path)
         mutating = is_mutating(action)
-        decision = state.decide(service, action, mutating, body)
+        decision = state.decide(service, action, mutating, body, conditional=s3 is not None and s3.conditional)
         if self.server.verbose:
             sys.stderr.write(f"faultproxy: #{decision.entry['seq']} {service}:{action} {decision.outcome or ''}\n")
         if decision.latency > 0:
@@ -785,7 +900,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
 
         lost = None
         if mutating and 200 <= status < 300:
-            lost = state.after_forward(decision, action, body, data)
+            # Identical requests: same action and body, and (REST: S3) the same
+            # path and conditions (a DeleteObject has no body).
+            request = (path, self.headers.get("If-Match"), self.headers.get("If-None-Match"))
+            lost = state.after_forward(decision, action, body, data, request)
 
         if hold is not None and hold.when == "after":
             state.park(hold)

@@ -80,7 +80,13 @@ def client(service: str, url: str) -> Any:
         aws_secret_access_key="testing",
         # No SDK retries: injected throttles, 5xx and drops must surface as-is. (botocore's
         # "max_attempts" counts retries, not attempts: {"max_attempts": 1} would retry once.)
-        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=30, connect_timeout=5),
+        # S3 path-style at the endpoint, as the tool addresses it.
+        config=Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            read_timeout=30,
+            connect_timeout=5,
+            s3={"addressing_style": "path"},
+        ),
     )
 
 
@@ -106,6 +112,8 @@ class Stack:
         self.via_elbv2 = client("elbv2", self.proxy_url)
         self.direct_ec2 = client("ec2", self.emulator_url)
         self.direct_elbv2 = client("elbv2", self.emulator_url)
+        self.via_s3 = client("s3", self.proxy_url)
+        self.direct_s3 = client("s3", self.emulator_url)
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
         status, answer = http(f"{self.proxy_url}/_proxy/{path}", method, body)
@@ -534,3 +542,177 @@ def test_classify_names_json_protocol_actions() -> None:
     auth = "AWS4-HMAC-SHA256 Credential=AK/20260101/ap-northeast-1/ecs/aws4_request, SignedHeaders=host, Signature=x"
     assert classify("", b"{}", auth, "AmazonEC2ContainerServiceV20141113.ListClusters") == ("ecs", "ListClusters")
     assert classify("", b"Action=DescribeVpcs&Version=2016-11-15", "", "")[1] == "DescribeVpcs"
+
+
+# ---------------------------------------------------------------------------
+# S3 (the tool's journal and lease lock)
+# ---------------------------------------------------------------------------
+
+BUCKET = "dualstack-state"
+LOCK = "runs/prod-vpc/lock.json"
+JOURNAL = "runs/prod-vpc/journal/00000000000000000001.json"
+CONFLICT = "A conflicting conditional operation is currently in progress against this resource. Please try again."
+
+
+def raw_s3_error(s3: Any, call: Callable[[], Any]) -> tuple[int, bytes]:
+    """(status, raw body) of a failing S3 call."""
+    seen: dict[str, Any] = {}
+
+    def capture(http_response: Any, **_: Any) -> None:
+        seen["status"], seen["body"] = http_response.status_code, http_response.content
+
+    s3.meta.events.register("after-call", capture)
+    try:
+        with pytest.raises(ClientError):
+            call()
+    finally:
+        s3.meta.events.unregister("after-call", capture)
+    return seen["status"], seen["body"]
+
+
+def keys_in(net: Stack) -> list[str]:
+    """The bucket's keys, read straight from the emulator."""
+    return [o["Key"] for o in net.direct_s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+
+
+def test_classify_names_s3_rest_calls() -> None:
+    auth = "AWS4-HMAC-SHA256 Credential=AK/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=x"
+    path = f"/{BUCKET}/{JOURNAL}"
+    for method, target, query, action in (
+        ("PUT", path, "", "PutObject"),
+        ("GET", path, "", "GetObject"),
+        ("HEAD", path, "", "HeadObject"),
+        ("DELETE", path, "", "DeleteObject"),
+        ("GET", f"/{BUCKET}", "list-type=2&prefix=runs%2F", "ListObjectsV2"),
+        ("PUT", f"/{BUCKET}", "", "CreateBucket"),
+        ("HEAD", f"/{BUCKET}", "", "HeadBucket"),
+    ):
+        # The body of a PutObject is never read as a query: a journal may hold anything.
+        body = b"Action=CreateVpc&Version=2016-11-15" if method == "PUT" else b""
+        assert faultproxy.classify(query, body, auth, "", method, target) == ("s3", action), (method, target)
+    assert faultproxy.s3_request("", auth, "PUT", path, {"If-None-Match": "*"}).conditional is True
+    assert faultproxy.s3_request("", auth, "PUT", path, {}).conditional is False
+    assert faultproxy.s3_request("", auth, "DELETE", path, {"If-Match": '"e"'}).conditional is True
+    assert faultproxy.s3_request("", "", "GET", path) is None  # unsigned, no S3 host: not S3
+
+
+def test_s3_calls_are_forwarded_and_counted(net: Stack) -> None:
+    net.via_s3.create_bucket(Bucket=BUCKET)
+    etag = net.via_s3.put_object(Bucket=BUCKET, Key=LOCK, Body=b"lease", IfNoneMatch="*")["ETag"]
+    assert net.via_s3.get_object(Bucket=BUCKET, Key=LOCK)["Body"].read() == b"lease"
+    assert net.via_s3.head_object(Bucket=BUCKET, Key=LOCK)["ETag"] == etag
+    assert [o["Key"] for o in net.via_s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/")["Contents"]] == [LOCK]
+    net.via_s3.delete_object(Bucket=BUCKET, Key=LOCK, IfMatch=etag)
+    assert keys_in(net) == []
+    assert [(c["service"], c["action"], c["mutating"], c["outcome"], c["status"], c["applied"]) for c in net.calls()] == [
+        ("s3", "CreateBucket", True, "forwarded", 200, True),
+        ("s3", "PutObject", True, "forwarded", 200, True),
+        ("s3", "GetObject", False, "forwarded", 200, False),
+        ("s3", "HeadObject", False, "forwarded", 200, False),
+        ("s3", "ListObjectsV2", False, "forwarded", 200, False),
+        ("s3", "DeleteObject", True, "forwarded", 204, True),
+    ]
+    stats = net.control("GET", "stats")
+    assert stats["by_action"] == {
+        "s3:CreateBucket": {"calls": 1, "applied": 1, "faults": 0},
+        "s3:PutObject": {"calls": 1, "applied": 1, "faults": 0},
+        "s3:GetObject": {"calls": 1, "applied": 0, "faults": 0},
+        "s3:HeadObject": {"calls": 1, "applied": 0, "faults": 0},
+        "s3:ListObjectsV2": {"calls": 1, "applied": 0, "faults": 0},
+        "s3:DeleteObject": {"calls": 1, "applied": 1, "faults": 0},
+    }
+    assert (stats["total"], stats["mutating"], stats["applied_mutating"]) == (6, 3, 3)
+
+
+def test_s3_throttling_is_slowdown(net: Stack) -> None:
+    net.direct_s3.create_bucket(Bucket=BUCKET)
+    net.scenario(throttle_rate=1.0)
+    status, body = raw_s3_error(net.via_s3, lambda: net.via_s3.put_object(Bucket=BUCKET, Key=LOCK, Body=b"l"))
+    assert status == 503
+    assert body.startswith(
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+        b"<Message>Please reduce your request rate.</Message><RequestId>"
+    )
+    assert error_of(lambda: net.via_s3.head_object(Bucket=BUCKET, Key=LOCK)) == ("503", 503)  # HEAD: no body
+    assert error_of(lambda: net.via_s3.list_objects_v2(Bucket=BUCKET)) == ("SlowDown", 503)
+    assert keys_in(net) == []  # not applied
+    assert net.outcomes() == [("PutObject", "throttled", 503), ("HeadObject", "throttled", 503), ("ListObjectsV2", "throttled", 503)]
+
+
+@pytest.mark.parametrize("status, code", [(500, "InternalError"), (503, "ServiceUnavailable")])
+def test_s3_server_errors_in_s3_shape(net: Stack, status: int, code: str) -> None:
+    net.direct_s3.create_bucket(Bucket=BUCKET)
+    net.scenario(server_error_rate=1.0, server_error_status=status)
+    answer, body = raw_s3_error(net.via_s3, lambda: net.via_s3.put_object(Bucket=BUCKET, Key=LOCK, Body=b"l"))
+    assert answer == status and f"<Error><Code>{code}</Code>".encode() in body
+    assert keys_in(net) == []
+
+
+def test_conditional_conflict_first_n(net: Stack) -> None:
+    net.direct_s3.create_bucket(Bucket=BUCKET)
+    assert net.scenario(conditional_conflict={"first": 2})["conditional_conflict"] == {"first": 2, "rate": 0.0}
+    create = lambda: net.via_s3.put_object(Bucket=BUCKET, Key=LOCK, Body=b"lease", IfNoneMatch="*")  # noqa: E731
+    status, body = raw_s3_error(net.via_s3, create)
+    assert status == 409
+    assert f"<Error><Code>ConditionalRequestConflict</Code><Message>{CONFLICT}</Message>".encode() in body
+    assert keys_in(net) == []  # answered before forwarding: not applied
+    net.via_s3.put_object(Bucket=BUCKET, Key=JOURNAL, Body=b"{}")  # unconditional: passes, not counted
+    etag = net.direct_s3.head_object(Bucket=BUCKET, Key=JOURNAL)["ETag"]
+    # A conditional delete is a conditional write too (the 2nd).
+    assert error_of(lambda: net.via_s3.delete_object(Bucket=BUCKET, Key=JOURNAL, IfMatch=etag)) == (
+        "ConditionalRequestConflict",
+        409,
+    )
+    assert keys_in(net) == [JOURNAL]
+    create()  # the retry (3rd) goes through
+    assert error_of(create) == ("PreconditionFailed", 412)  # and the emulator's own condition holds
+    assert net.outcomes() == [
+        ("PutObject", "conflict", 409),
+        ("PutObject", "forwarded", 200),
+        ("DeleteObject", "conflict", 409),
+        ("PutObject", "forwarded", 200),
+        ("PutObject", "forwarded", 412),
+    ]
+    stats = net.control("GET", "stats")
+    assert stats["by_action"]["s3:PutObject"] == {"calls": 4, "applied": 2, "faults": 1}
+    assert stats["by_action"]["s3:DeleteObject"] == {"calls": 1, "applied": 0, "faults": 1}
+
+
+def test_conditional_conflict_rate_and_only_actions(net: Stack) -> None:
+    net.direct_s3.create_bucket(Bucket=BUCKET)
+    etag = net.direct_s3.put_object(Bucket=BUCKET, Key=LOCK, Body=b"lease")["ETag"]
+    net.scenario(conditional_conflict={"rate": 1.0}, only_actions=["DeleteObject"])
+    net.via_s3.put_object(Bucket=BUCKET, Key=LOCK, Body=b"lease", IfMatch=etag)  # not in only_actions
+    assert error_of(lambda: net.via_s3.delete_object(Bucket=BUCKET, Key=LOCK, IfMatch=etag))[1] == 409
+    assert keys_in(net) == [LOCK]
+    for bad in ({"conditional_conflict": {"first": -1}}, {"conditional_conflict": {"rate": 2}},
+                {"conditional_conflict": {"count": 1}}, {"conditional_conflict": 3}):
+        status, answer = http(f"{net.proxy_url}/_proxy/scenario", "POST", bad)
+        assert status == 400 and "error" in answer, bad
+
+
+def test_lose_response_s3_put_once(net: Stack) -> None:
+    net.direct_s3.create_bucket(Bucket=BUCKET)
+    net.scenario(lose_response={"mutating": "once", "mode": "500"})
+    create = lambda: net.via_s3.put_object(Bucket=BUCKET, Key=LOCK, Body=b"lease", IfNoneMatch="*")  # noqa: E731
+    status, body = raw_s3_error(net.via_s3, create)
+    assert status == 500 and b"<Error><Code>InternalError</Code>" in body
+    assert keys_in(net) == [LOCK]  # applied, though the client heard a 500
+    # The SDK's retry of the same request: the lock exists now, the tool must read it to know it is its own.
+    assert error_of(create) == ("PreconditionFailed", 412)
+    # Another key (another path) is another request: its answer is lost once too.
+    assert error_of(lambda: net.via_s3.put_object(Bucket=BUCKET, Key=JOURNAL, Body=b"lease", IfNoneMatch="*"))[1] == 500
+    assert [o for _, o, _ in net.outcomes()] == ["lost_500", "forwarded", "lost_500"]
+    assert net.control("GET", "stats")["by_action"]["s3:PutObject"] == {"calls": 3, "applied": 2, "faults": 2}
+
+
+def test_lose_response_s3_delete(net: Stack) -> None:
+    net.direct_s3.create_bucket(Bucket=BUCKET)
+    etag = net.direct_s3.put_object(Bucket=BUCKET, Key=LOCK, Body=b"lease")["ETag"]
+    net.scenario(lose_response={"mutating": 1.0, "mode": "drop"})
+    with pytest.raises(HTTPClientError):  # connection closed without an answer
+        net.via_s3.delete_object(Bucket=BUCKET, Key=LOCK, IfMatch=etag)
+    assert keys_in(net) == []  # released all the same
+    net.scenario()
+    assert error_of(lambda: net.via_s3.delete_object(Bucket=BUCKET, Key=LOCK, IfMatch=etag)) == ("NoSuchKey", 404)
+    assert net.outcomes() == [("DeleteObject", "dropped", None), ("DeleteObject", "forwarded", 404)]
