@@ -443,11 +443,15 @@ with ``"dry_run": true`` the dry runs only; a denied call counts for none.
     "message": "injected", "status": 500, "service": "ec2"}``. The nth
     subsequent call of that action (counting from this POST; ``service``
     optional) is answered with that AWS error (EC2 XML for ec2, ELBv2 XML for
-    elasticloadbalancing) and not applied. Defaults: nth 1, code
+    elasticloadbalancing, S3's ``<Error>`` XML for s3, whose actions are the
+    API operations: ``{"action": "PutObject", "service": "s3", "code":
+    "ConditionalRequestConflict"}``) and not applied. Defaults: nth 1, code
     InternalError, message "injected fault", status 500 for
     InternalError/InternalFailure, 503 for ServiceUnavailable/Unavailable/
-    RequestLimitExceeded, else 400. (An AWS SDK retries 5xx and throttling
-    codes by itself; each retry is a new call of the action.)
+    RequestLimitExceeded/SlowDown, 409 for ConditionalRequestConflict, 412
+    for PreconditionFailed, 404 for NoSuchKey/NoSuchBucket, else 400. (An
+    AWS SDK retries 5xx and throttling codes by itself; each retry is a new
+    call of the action.)
     Several faults may be queued; each counts independently, and when two
     fall due on the same call the earlier one answers it and the later one
     answers the next matching call. A fault counts the calls that would be
