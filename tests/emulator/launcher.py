@@ -375,8 +375,10 @@ o. S3 conditional writes (the tool's journal and lease lock), in
      ``ConditionalRequestConflict``, to be retried). moto checks, then writes,
      holding nothing between the two: racing writers all get 200, the last
      one's body stays. Corrected: every object-level S3 request runs under one
-     lock per (account, bucket, key), across moto's check and its write. The
-     emulator never answers 409 (the fault proxy's ``conditional_conflict``
+     lock per (account, bucket, key), across moto's check and its write (the
+     moto lock of correction m serializes S3 requests too; the atomicity does
+     not rest on it, a test runs correction o without it). The emulator never
+     answers 409 (the fault proxy's ``conditional_conflict``
      and ``/_emulator/faults`` inject it). ``/_emulator/s3-config`` (below)
      widens moto's race window so that a test shows the race every time.
    - ``DeleteObject`` ``If-Match: *`` deletes an existing object (204) and
