@@ -159,6 +159,10 @@ pub enum Command {
         /// Apply despite this error finding of the preflight (repeatable).
         #[arg(long, value_name = "FINDING_ID")]
         allow: Vec<String>,
+        /// Go on even though another run's marker is on the VPC (that run is
+        /// gone for good: its journal was lost).
+        #[arg(long)]
+        force: bool,
     },
     /// Continue an interrupted (crashed, killed, paused) run from its journal.
     #[command(after_help = "Examples:\n  dualstack resume runbooks/redash.yaml --yes\n  dualstack resume runbooks/redash.yaml --interactive")]
@@ -170,7 +174,8 @@ pub enum Command {
         /// Ask before every remaining step and after a failure, as `apply --interactive`.
         #[arg(long, short = 'i')]
         interactive: bool,
-        /// Resume even though the runbook changed since the run started.
+        /// Resume even though the runbook changed since the run started, or
+        /// another run's marker is on the VPC.
         #[arg(long)]
         force: bool,
         #[arg(long, value_enum, default_value_t = OnFailure::Rollback)]
@@ -182,6 +187,9 @@ pub enum Command {
         runbook: PathBuf,
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Go on even though another run's marker is on the VPC.
+        #[arg(long)]
+        force: bool,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "Examples:\n  dualstack completions bash > ~/.local/share/bash-completion/completions/dualstack\n  dualstack completions zsh > ~/.zfunc/_dualstack")]

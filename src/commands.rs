@@ -74,6 +74,7 @@ impl From<EngineError> for Fail {
     fn from(e: EngineError) -> Fail {
         match e {
             EngineError::Journal(j) => j.into(),
+            EngineError::Marked(m) => Fail::new(exit::LOCKED, m.to_string()),
             EngineError::Aws(a) => Fail::new(exit::PAUSED, format!("{a}\nthe run stopped; see `dualstack status`, then `resume` or `rollback`")),
         }
     }
@@ -114,9 +115,9 @@ async fn run(cli: Cli) -> Result<i32> {
             Ok(exit::SUCCESS)
         }
         Command::Check { runbook, allow } => check(g, runbook, allow).await,
-        Command::Apply { runbook, yes, interactive, on_failure, allow } => apply(g, runbook, *yes, *interactive, *on_failure, allow).await,
+        Command::Apply { runbook, yes, interactive, on_failure, allow, force } => apply(g, runbook, *yes, *interactive, *on_failure, allow, *force).await,
         Command::Resume { runbook, yes, interactive, force, on_failure } => resume(g, runbook, *yes, *interactive, *force, *on_failure).await,
-        Command::Rollback { runbook, yes } => rollback(g, runbook, *yes).await,
+        Command::Rollback { runbook, yes, force } => rollback(g, runbook, *yes, *force).await,
         Command::Status { runbook } => status(g, runbook).await,
         Command::ForceUnlock { runbook, lock_id } => force_unlock(g, runbook, lock_id).await,
     }
@@ -315,12 +316,14 @@ async fn plan(g: &Global, path: &Path, check_permissions: bool, iam_policy: bool
     let rb = runbook::load(path)?;
     if iam_policy {
         // From the runbook alone: no AWS call.
-        println!("{}", serde_json::to_string_pretty(&crate::preflight::permissions::iam_policy(&rb)).expect("policy serializes"));
+        println!("{}", serde_json::to_string_pretty(&crate::preflight::permissions::iam_policy(&rb, &g.state_url(rb.path()))).expect("policy serializes"));
         return Ok(exit::SUCCESS);
     }
     let s = connect(g, &rb).await?;
     let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
-    let plan = preflight(s.aws(), &rb, &vpc_id).await?;
+    let mut plan = preflight(s.aws(), &rb, &vpc_id).await?;
+    let state = state_store(g, &rb, Some(&s.config)).await?.identity();
+    plan.marker = Some(crate::plan::MarkerPlan { state: crate::engine::marker::fit(&state), held_by: plan.live.vpc.marker.clone() });
     let perms = if check_permissions {
         let dry = SdkEc2::dry_run(&s.config, s.retry);
         Some(crate::preflight::permissions::rehearse(&plan, &dry, s.aws(), &vpc_id).await)
@@ -566,7 +569,7 @@ fn finish(report: Report, vpc_id: &str) -> i32 {
     }
 }
 
-async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure: OnFailure, allow: &[String]) -> Result<i32> {
+async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure: OnFailure, allow: &[String], force: bool) -> Result<i32> {
     check_allow(allow)?;
     let rb = runbook::load(path)?;
     let interactive = interactive_mode(interactive, yes, "apply")?;
@@ -581,8 +584,18 @@ async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure
         ));
     }
     let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
+    let _vpc_lock = crate::state::machine::lock_vpc(&s.region, &vpc_id, "apply")?;
     let plan = preflight(s.aws(), &rb, &vpc_id).await?;
     refuse_findings(&plan, allow, "apply")?;
+    // Another run's marker, as the preflight read it: refused before any
+    // question (the engine checks again just before the first change).
+    if let Some((run, state)) = &plan.live.vpc.marker
+        && *state != crate::engine::marker::fit(&lock.store().identity())
+        && !force
+    {
+        let foreign = crate::engine::marker::Foreign { vpc: vpc_id.clone(), run: run.clone(), state: state.clone() };
+        return Err(Fail::new(exit::LOCKED, foreign.to_string()));
+    }
     if interactive {
         // Each step shows its own diff and asks; here only what spans the run.
         if !plan.findings.is_empty() {
@@ -602,6 +615,7 @@ async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure
     engine.workdir = runbook_dir(&rb);
     engine.pilot = pilot.as_ref().map(|p| p as &dyn crate::engine::pilot::Pilot);
     engine.interactive = interactive;
+    engine.force = force;
     if yes {
         // Read moments ago: the first step need not read it again. (Without
         // --yes a prompt came first, interactive or not, and a person may have
@@ -629,10 +643,12 @@ async fn resume(g: &Global, path: &Path, yes: bool, interactive: bool, force: bo
             format!("{} changed since run {} started; resuming it could apply a different plan. Restore it, or pass --force", path.display(), run.run_id),
         ));
     }
+    let _vpc_lock = crate::state::machine::lock_vpc(&s.region, &run.vpc_id, "resume")?;
     if run.rolling_back {
         confirm(yes, &format!("Run {} was interrupted while rolling back. Finish the rollback of {}?", run.run_id, run.vpc_id))?;
         let events = run_log(&rb, lock.store(), &run.run_id, s.events.as_ref())?;
-        let engine = Engine::new(s.aws(), &events, journal, run.run_id.clone(), run.vpc_id.clone());
+        let mut engine = Engine::new(s.aws(), &events, journal, run.run_id.clone(), run.vpc_id.clone());
+        engine.force = force;
         let report = engine.rollback(&rb, "finishing an interrupted rollback").await?;
         return Ok(finish(report, &run.vpc_id));
     }
@@ -644,6 +660,7 @@ async fn resume(g: &Global, path: &Path, yes: bool, interactive: bool, force: bo
     let pilot = s.pilot();
     let mut engine = Engine::new(s.aws(), &events, journal, run.run_id.clone(), run.vpc_id.clone());
     engine.workdir = runbook_dir(&rb);
+    engine.force = force;
     // Steps marked `confirm: true` still stop to ask on a terminal.
     engine.pilot = pilot.as_ref().map(|p| p as &dyn crate::engine::pilot::Pilot);
     engine.interactive = interactive;
@@ -652,7 +669,7 @@ async fn resume(g: &Global, path: &Path, yes: bool, interactive: bool, force: bo
     Ok(finish(report, &run.vpc_id))
 }
 
-async fn rollback(g: &Global, path: &Path, yes: bool) -> Result<i32> {
+async fn rollback(g: &Global, path: &Path, yes: bool, force: bool) -> Result<i32> {
     let rb = runbook::load(path)?;
     require_confirmation_possible(yes, "rollback")?;
     let s = connect(g, &rb).await?;
@@ -675,9 +692,11 @@ async fn rollback(g: &Global, path: &Path, yes: bool) -> Result<i32> {
         }
         confirm(yes, &format!("Roll back {} change(s) on {}?", todo.len(), last.vpc_id))?;
     }
+    let _vpc_lock = crate::state::machine::lock_vpc(&s.region, &last.vpc_id, "rollback")?;
     let run_id = state.interrupted().map_or_else(new_run_id, |r| r.run_id.clone());
     let events = run_log(&rb, lock.store(), &run_id, s.events.as_ref())?;
-    let engine = Engine::new(s.aws(), &events, journal, run_id, last.vpc_id.clone());
+    let mut engine = Engine::new(s.aws(), &events, journal, run_id, last.vpc_id.clone());
+    engine.force = force;
     let report = engine.rollback(&rb, "requested with `dualstack rollback`").await?;
     Ok(finish(report, &last.vpc_id))
 }

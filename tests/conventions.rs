@@ -121,4 +121,19 @@ fn iam_policy_lists_exactly_the_runbooks_actions() {
     }
     // No wildcard action: least privilege by action.
     assert!(!cut.to_string().contains(":*\""), "{cut}");
+    // The run's marker: its two tags on VPCs only.
+    assert_eq!(actions(&net, "RunMarker"), ["ec2:CreateTags", "ec2:DeleteTags"]);
+    let marker = net["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "RunMarker").unwrap();
+    assert_eq!(marker["Resource"], "arn:aws:ec2:*:*:vpc/*");
+    assert_eq!(marker["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"], serde_json::json!(["dualstack:run", "dualstack:state"]));
+    assert!(actions(&net, "ReadState").contains(&"ec2:DescribeTags".to_string()));
+    assert!(actions(&net, "StateObjects").is_empty(), "local state needs no S3");
+    // Shared state: the journal's objects and its listing, nothing wider.
+    let out = run(bin().args(["plan", "--iam-policy", "--state", "s3://team-state/dualstack"]).arg(root().join("runbooks/incident.yaml")));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let s3: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(actions(&s3, "StateObjects"), ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]);
+    let objects = s3["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == "StateObjects").unwrap();
+    assert_eq!(objects["Resource"], "arn:aws:s3:::team-state/dualstack/redash-dualstack/*");
+    assert_eq!(actions(&s3, "StateList"), ["s3:ListBucket"]);
 }

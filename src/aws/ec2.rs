@@ -95,7 +95,11 @@ fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Fi
 }
 
 fn name_tag(tags: &[Tag]) -> Option<String> {
-    tags.iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).map(str::to_string)
+    tag(tags, "Name")
+}
+
+fn tag(tags: &[Tag], key: &str) -> Option<String> {
+    tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_string)
 }
 
 fn block(assoc: Option<&str>, cidr: Option<&str>, state: Option<&str>) -> Ipv6Block {
@@ -201,6 +205,7 @@ impl SdkEc2 {
                     )
                 })
                 .collect(),
+            marker: tag(v.tags(), crate::engine::marker::RUN_TAG).map(|run| (run, tag(v.tags(), crate::engine::marker::STATE_TAG).unwrap_or_default())),
         })
     }
 
@@ -825,6 +830,41 @@ impl Ec2 for SdkEc2 {
                     .send()
                     .await
                     .map_err(|e| err(OP, e))
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn vpc_tags(&self, vpc_id: &str, keys: &[&str]) -> Result<Vec<(String, String)>, AwsError> {
+        const OP: &str = "ec2:DescribeTags";
+        let out = self
+            .read
+            .describe_tags()
+            .filters(filter("resource-id", [vpc_id]))
+            .filters(filter("key", keys.iter().copied()))
+            .send()
+            .await
+            .map_err(|e| err(OP, e))?;
+        Ok(out.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect())
+    }
+
+    async fn tag_vpc(&self, vpc_id: &str, tags: &[(String, String)]) -> Result<(), AwsError> {
+        const OP: &str = "ec2:CreateTags";
+        let tags: Vec<Tag> = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+        self.retry
+            .write(OP, || async {
+                self.write.create_tags().dry_run(self.dry_run).resources(vpc_id).set_tags(Some(tags.clone())).send().await.map_err(|e| err(OP, e))
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn untag_vpc(&self, vpc_id: &str, tags: &[(String, String)]) -> Result<(), AwsError> {
+        const OP: &str = "ec2:DeleteTags";
+        let tags: Vec<Tag> = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+        self.retry
+            .write(OP, || async {
+                self.write.delete_tags().dry_run(self.dry_run).resources(vpc_id).set_tags(Some(tags.clone())).send().await.map_err(|e| err(OP, e))
             })
             .await
             .map(|_| ())

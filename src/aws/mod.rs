@@ -51,6 +51,13 @@ pub const RUN_TAG: &str = "dualstack:run";
 pub trait Ec2: Send + Sync {
     /// VPCs whose ID or Name tag is `reference`: `(id, name)` pairs.
     async fn find_vpcs(&self, reference: &str) -> Result<Vec<(String, Option<String>)>, AwsError>;
+    /// The VPC's tags whose keys are `keys` (DescribeTags): a run's markers.
+    async fn vpc_tags(&self, vpc_id: &str, keys: &[&str]) -> Result<Vec<(String, String)>, AwsError>;
+    /// Set tags on the VPC (CreateTags: last writer wins).
+    async fn tag_vpc(&self, vpc_id: &str, tags: &[(String, String)]) -> Result<(), AwsError>;
+    /// Remove tags from the VPC where they still have these values
+    /// (DeleteTags with values: another run's value is left alone).
+    async fn untag_vpc(&self, vpc_id: &str, tags: &[(String, String)]) -> Result<(), AwsError>;
     /// The route tables and the internet and egress-only gateways.
     async fn routes(&self, vpc_id: &str) -> Result<Routes, AwsError>;
     /// The security groups with their rules.

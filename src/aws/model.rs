@@ -81,6 +81,8 @@ pub struct Vpc {
     pub name: Option<String>,
     pub cidr_v4: String,
     pub ipv6_blocks: Vec<Ipv6Block>,
+    /// A run's marker tags (`dualstack:run`, `dualstack:state`), if any.
+    pub marker: Option<(String, String)>,
 }
 
 impl Vpc {

@@ -66,6 +66,10 @@ pub enum Record {
     Observation { step: StepId, observation: crate::health::Observation },
     GatePassed { step: StepId },
     UndoIntent { seq: u64 },
+    /// The run's marker on its VPC is about to be set (or removed), and was
+    /// (see [`crate::engine::marker`]).
+    MarkIntent { tags: Vec<(String, String)>, set: bool },
+    MarkDone { set: bool },
     /// The lock was taken over from a holder whose lease ran out: written
     /// first by the new holder, at the next record number, so that the old
     /// holder's next record is refused and it stops.
@@ -121,6 +125,12 @@ impl Journal {
     /// Where the journal is, for messages.
     pub fn location(&self) -> String {
         self.store.location()
+    }
+
+    /// Where the journal is, the same from any directory of this machine
+    /// (and, for shared state, from any machine): the VPC marker's value.
+    pub fn identity(&self) -> String {
+        self.store.identity()
     }
 
     pub fn lines(&self) -> &[Line] {
@@ -367,7 +377,7 @@ impl JournalState {
                         r.failed_step = Some((step.clone(), error.clone()));
                     }
                 }
-                Record::Observation { .. } | Record::GatePassed { .. } | Record::LockTakenOver { .. } => {}
+                Record::Observation { .. } | Record::GatePassed { .. } | Record::LockTakenOver { .. } | Record::MarkIntent { .. } | Record::MarkDone { .. } => {}
                 Record::RollbackStarted { .. } => {
                     if let Some(r) = state.last_run.as_mut() {
                         r.rolling_back = true;

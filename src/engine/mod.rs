@@ -15,6 +15,7 @@
 
 pub mod events;
 pub mod journal;
+pub mod marker;
 pub mod pilot;
 
 use std::collections::VecDeque;
@@ -58,6 +59,9 @@ pub enum EngineError {
     Journal(#[from] JournalError),
     #[error("reading AWS state: {0}")]
     Aws(#[from] AwsError),
+    /// Another run's marker is on the VPC.
+    #[error("{0}")]
+    Marked(marker::Foreign),
 }
 
 /// A step failure, with where it happened.
@@ -112,6 +116,12 @@ pub struct Engine<'a> {
     /// step finds applied are waited for again before it goes on
     /// ([`Change::settle_on_resume`]).
     settled: std::collections::HashSet<u64>,
+    /// Go on even though another run's marker is on the VPC.
+    pub force: bool,
+    /// Between marking the VPC and reading the mark back.
+    pub marker_settle: Duration,
+    /// The VPC carries this run's marker (set, or found, by this process).
+    marked: bool,
     applied: usize,
     undone: usize,
 }
@@ -158,6 +168,9 @@ impl<'a> Engine<'a> {
             interactive: false,
             known: None,
             settled: std::collections::HashSet::new(),
+            force: false,
+            marker_settle: marker::settle_delay(),
+            marked: false,
             applied: 0,
             undone: 0,
         }
@@ -309,6 +322,7 @@ impl<'a> Engine<'a> {
                 };
             }
         }
+        self.release_marker().await?;
         self.record(Record::Ended { outcome: RunOutcome::Completed })?;
         self.events.emit(Event::RunFinished { outcome: RunOutcome::Completed });
         Ok(self.report(RunOutcome::Completed, None, None))
@@ -579,6 +593,7 @@ impl<'a> Engine<'a> {
 
     /// Journal, make and record one change; returns what AWS answered.
     async fn apply_change(&mut self, step: &StepId, change: &Change) -> Result<Outcome, StepFailure> {
+        self.ensure_marked().await?;
         let seq = self.intent(step, change)?;
         self.journal.before_call()?;
         let result = change.apply(&self.cx(step)).await;
@@ -593,6 +608,7 @@ impl<'a> Engine<'a> {
         if let [change] = group {
             return Ok(vec![self.apply_change(step, change).await?]);
         }
+        self.ensure_marked().await?;
         let mut seqs = Vec::with_capacity(group.len());
         for change in group {
             seqs.push(self.intent(step, change)?);
@@ -796,6 +812,7 @@ impl<'a> Engine<'a> {
                 }
             };
             let mut work: Vec<(journal::ChangeState, journal::ChangeState)> = Vec::new();
+            self.ensure_marked().await?;
             for c in group {
                 self.record(Record::UndoIntent { seq: c.seq })?;
                 if let Some(k) = c.change.undo_key() {
@@ -851,6 +868,10 @@ impl<'a> Engine<'a> {
                 return Ok((RunOutcome::RollbackIncomplete, Some(f)));
             }
         }
+        if self.journal.state().to_undo().is_empty() {
+            // Everything undone: the VPC is free for another run.
+            self.release_marker().await?;
+        }
         self.record(Record::Ended { outcome: done })?;
         self.events.emit(Event::RunFinished { outcome: done });
         Ok((done, None))
@@ -899,6 +920,12 @@ enum StepFailure {
 impl From<StepError> for StepFailure {
     fn from(e: StepError) -> Self {
         StepFailure::Step(e)
+    }
+}
+
+impl From<EngineError> for StepFailure {
+    fn from(e: EngineError) -> Self {
+        StepFailure::Engine(e)
     }
 }
 

@@ -30,6 +30,9 @@ pub struct Plan {
     pub findings: Vec<Finding>,
     /// The public IPv4 bill before and after.
     pub cost: Cost,
+    /// The run's marker on the VPC while it lasts (set by the command,
+    /// which knows where the journal is).
+    pub marker: Option<MarkerPlan>,
     /// The live state the plan was made from (`apply` starts from it).
     #[serde(skip)]
     pub live: Network,
@@ -39,6 +42,15 @@ impl Plan {
     pub fn change_count(&self) -> usize {
         self.steps.iter().map(|s| s.changes.len()).sum()
     }
+}
+
+/// The tags a run puts on its VPC (see [`crate::engine::marker`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct MarkerPlan {
+    /// `dualstack:state`: where the journal is.
+    pub state: String,
+    /// Another run's marker on the VPC now: (run id, state).
+    pub held_by: Option<(String, String)>,
 }
 
 /// A runbook that cannot finish: the step that AWS (or the runbook's own
@@ -69,7 +81,7 @@ pub fn build(runbook: &Runbook, live: Network) -> Result<Plan, Blocked> {
     findings.extend(preflight::at_end(&live, &net));
     let needs_nat = findings.iter().any(|f| f.id == preflight::dns64::ID);
     let cost = preflight::cost::estimate(&live, &net, needs_nat);
-    Ok(Plan { runbook: runbook.name.clone(), vpc: crate::aws::label(&net.vpc.id, net.vpc.name.as_deref()), steps, findings, cost, live })
+    Ok(Plan { runbook: runbook.name.clone(), vpc: crate::aws::label(&net.vpc.id, net.vpc.name.as_deref()), steps, findings, cost, marker: None, live })
 }
 
 /// Project one step onto `net`: every change it would make, in order.
@@ -113,6 +125,21 @@ pub fn render_text(plan: &Plan) -> String {
         plan.steps.len(),
         if n == 1 { "" } else { "s" },
     ));
+    if let Some(m) = &plan.marker {
+        // Announced like every other mutating call, at the ends of the run.
+        let tags = format!("Tags={}=<run id>,{}={}", crate::engine::marker::RUN_TAG, crate::engine::marker::STATE_TAG, m.state);
+        let id = plan.vpc.split(' ').next().unwrap_or(&plan.vpc);
+        out.push_str(&format!("\nrun marker on {} (one run per VPC)\n", plan.vpc));
+        out.push_str(&format!("  before the first change:\n      ec2:CreateTags Resources={id} {tags}\n"));
+        out.push_str(&format!("  once completed or fully rolled back:\n      ec2:DeleteTags Resources={id} {tags}\n"));
+        match &m.held_by {
+            Some((run, state)) if *state != m.state => {
+                out.push_str(&format!("  now marked by run {run} (journal {state}): apply is refused (exit 5) until that run ends\n"))
+            }
+            Some((run, _)) => out.push_str(&format!("  now marked by run {run} of this journal: apply takes it over\n")),
+            None => {}
+        }
+    }
     out.push_str(&crate::preflight::cost::render_text(&plan.cost));
     if !plan.findings.is_empty() {
         out.push_str(&format!("\nPreflight findings ({})\n", preflight::summary(&plan.findings)));

@@ -42,6 +42,8 @@ pub const READS: &[&str] = &[
     "ec2:DescribeInstances",
     "ec2:DescribeInstanceTypes",
     "ec2:DescribeNetworkInterfaces",
+    // The run's marker on its VPC.
+    "ec2:DescribeTags",
     "elasticloadbalancing:DescribeLoadBalancers",
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeRules",
@@ -63,7 +65,7 @@ pub const READS: &[&str] = &[
 /// The IAM policy document for exactly the actions `rb` needs: its steps'
 /// changes and their undo, and the reads. Resources are `*`: most of these
 /// EC2 and ELBv2 actions cannot be narrowed to one VPC by resource ARN alone.
-pub fn iam_policy(rb: &Runbook) -> serde_json::Value {
+pub fn iam_policy(rb: &Runbook, state: &crate::state::StateUrl) -> serde_json::Value {
     let mut writes: Vec<&str> = rb.steps.iter().flat_map(|s| s.spec.step().iam_actions()).collect();
     writes.sort();
     writes.dedup();
@@ -73,6 +75,30 @@ pub fn iam_policy(rb: &Runbook) -> serde_json::Value {
         if !actions.is_empty() {
             statements.push(serde_json::json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": "*" }));
         }
+    }
+    // The marker: only its two tags, only on VPCs.
+    statements.push(serde_json::json!({
+        "Sid": "RunMarker",
+        "Effect": "Allow",
+        "Action": ["ec2:CreateTags", "ec2:DeleteTags"],
+        "Resource": "arn:aws:ec2:*:*:vpc/*",
+        "Condition": { "ForAllValues:StringEquals": { "aws:TagKeys": [crate::engine::marker::RUN_TAG, crate::engine::marker::STATE_TAG] } }
+    }));
+    if let crate::state::StateUrl::S3 { bucket, prefix } = state {
+        let base = if prefix.is_empty() { rb.name.clone() } else { format!("{prefix}/{}", rb.name) };
+        statements.push(serde_json::json!({
+            "Sid": "StateObjects",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": format!("arn:aws:s3:::{bucket}/{base}/*")
+        }));
+        statements.push(serde_json::json!({
+            "Sid": "StateList",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": format!("arn:aws:s3:::{bucket}"),
+            "Condition": { "StringLike": { "s3:prefix": format!("{base}/*") } }
+        }));
     }
     serde_json::json!({ "Version": "2012-10-17", "Statement": statements })
 }

@@ -101,6 +101,11 @@ impl Store for FileStore {
         self.path.display().to_string()
     }
 
+    fn identity(&self) -> String {
+        let path = std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone());
+        format!("file://{}{}", super::hostname(), path.display())
+    }
+
     fn read(&self) -> Result<Vec<Stored>, JournalError> {
         let tmp = tmp_path(&self.path);
         if tmp.exists() {

@@ -17,6 +17,7 @@
 
 pub mod file;
 pub mod lease;
+pub mod machine;
 pub mod s3;
 
 use std::path::{Path, PathBuf};
@@ -126,6 +127,11 @@ pub enum RenewError {
 pub trait Store: Send + Sync {
     /// Where the journal is, for messages (a path, an `s3://` URL).
     fn location(&self) -> String;
+    /// Where the journal is, as any machine would name it (the VPC
+    /// marker's value).
+    fn identity(&self) -> String {
+        self.location()
+    }
     /// Every record of the journal, in order, as stored.
     fn read(&self) -> Result<Vec<Stored>, JournalError>;
     /// Store record `n` (from 1; one more than the records read or

@@ -731,6 +731,9 @@ pub fn dualstack_at(endpoint: &str) -> Command {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_REGION", REGION)
         .env("AWS_ENDPOINT_URL", endpoint)
+        // The VPC marker's read-back waits for racing runs' tags to land;
+        // the tests that race runs on one VPC set it themselves.
+        .env("DUALSTACK_MARKER_SETTLE", "0s")
         .stdin(Stdio::null());
     c
 }
@@ -827,4 +830,218 @@ impl Drop for App {
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Every AWS call the emulator saw since the last clear, with its service:
+/// (service, action, mutating, status). S3 calls are `s3`.
+impl Emulator {
+    pub fn service_calls(&self) -> Vec<(String, String, bool, u64)> {
+        self.control("GET", "/_emulator/calls", "")["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["service"].as_str().unwrap_or("?").to_string(),
+                    c["action"].as_str().unwrap_or("?").to_string(),
+                    c["mutating"].as_bool().unwrap_or(false),
+                    c["status"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
+    /// Mutating calls to anything but S3 (the state backend's own writes
+    /// left out).
+    pub fn aws_mutating_calls(&self) -> Vec<String> {
+        self.service_calls().into_iter().filter(|c| c.2 && c.0 != "s3").map(|c| c.1).collect()
+    }
+
+    /// Deny IAM actions (`s3:PutObject`, `ec2:CreateRoute`, ...).
+    pub fn deny(&self, actions: &[&str]) {
+        self.control("POST", "/_emulator/deny", &serde_json::json!({ "actions": actions }).to_string());
+    }
+}
+
+impl Proxy {
+    /// The proxy's call log as it answers it (with `service`, `seq`, ...).
+    pub fn calls_json(&self) -> Vec<Value> {
+        control(&self.addr, "GET", "/_proxy/calls", "")["calls"].as_array().unwrap().clone()
+    }
+
+    /// Mutating calls of `service` that reached the emulator and were applied.
+    pub fn applied_of(&self, service: &str) -> Vec<String> {
+        self.calls_json()
+            .into_iter()
+            .filter(|c| c["service"] == service && c["mutating"] == true && c["applied"] == true)
+            .map(|c| c["action"].as_str().unwrap_or("?").to_string())
+            .collect()
+    }
+
+    /// Let a call held "before" go through: forwarded and answered.
+    pub fn release_forward(&self) {
+        control(&self.addr, "POST", "/_proxy/release", r#"{"forward": true}"#);
+    }
+}
+
+/// A dualstack state in the emulator's S3: `s3://BUCKET/PREFIX`, read by the
+/// test with plain SDK calls straight at the emulator, and the endpoint the
+/// tool sends its S3 calls to (the emulator, or a proxy in front of it).
+#[derive(Clone)]
+pub struct S3State {
+    pub bucket: String,
+    pub prefix: String,
+    /// Where the test reads S3: the emulator.
+    emulator: String,
+    /// Where the tool sends its S3 calls (`AWS_ENDPOINT_URL_S3`).
+    pub tool_endpoint: String,
+}
+
+impl S3State {
+    /// The bucket, created, and a prefix in it.
+    pub fn create(emu: &Emulator, bucket: &str, prefix: &str) -> S3State {
+        let s = S3State::at(emu, bucket, prefix);
+        s.create_bucket();
+        s
+    }
+
+    /// A state URL on a bucket that may not exist.
+    pub fn at(emu: &Emulator, bucket: &str, prefix: &str) -> S3State {
+        S3State { bucket: bucket.to_string(), prefix: prefix.to_string(), emulator: emu.endpoint.clone(), tool_endpoint: emu.endpoint.clone() }
+    }
+
+    /// Another prefix in the same bucket.
+    pub fn with_prefix(&self, prefix: &str) -> S3State {
+        S3State { prefix: prefix.to_string(), ..self.clone() }
+    }
+
+    /// The same state, the tool's S3 calls sent through `proxy`.
+    pub fn via(&self, proxy: &Proxy) -> S3State {
+        S3State { tool_endpoint: proxy.endpoint.clone(), ..self.clone() }
+    }
+
+    /// (Again, after an emulator reset.)
+    pub fn create_bucket(&self) {
+        runtime().block_on(async {
+            let conf = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(REGION))
+                .build();
+            self.client().create_bucket().bucket(&self.bucket).create_bucket_configuration(conf).send().await.unwrap();
+        });
+    }
+
+    pub fn url(&self) -> String {
+        if self.prefix.is_empty() { format!("s3://{}", self.bucket) } else { format!("s3://{}/{}", self.bucket, self.prefix) }
+    }
+
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new(REGION))
+            .endpoint_url(&self.emulator)
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "test"))
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// `PREFIX/<runbook name>`.
+    pub fn base(&self, name: &str) -> String {
+        if self.prefix.is_empty() { name.to_string() } else { format!("{}/{name}", self.prefix) }
+    }
+
+    /// Every key under `prefix` (sorted).
+    pub fn keys_under(&self, prefix: &str) -> Vec<String> {
+        runtime().block_on(async {
+            let mut keys = Vec::new();
+            let mut token = None;
+            loop {
+                let page = self.client().list_objects_v2().bucket(&self.bucket).prefix(prefix).set_continuation_token(token).send().await.unwrap();
+                keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+                match page.next_continuation_token() {
+                    Some(t) => token = Some(t.to_string()),
+                    None => break,
+                }
+            }
+            keys.sort();
+            keys
+        })
+    }
+
+    /// The journal's object keys for the runbook named `name`, in order.
+    pub fn journal_keys(&self, name: &str) -> Vec<String> {
+        self.keys_under(&format!("{}/journal/", self.base(name)))
+    }
+
+    pub fn get(&self, key: &str) -> Option<(Vec<u8>, String)> {
+        runtime().block_on(async {
+            match self.client().get_object().bucket(&self.bucket).key(key).send().await {
+                Ok(out) => {
+                    let etag = out.e_tag().unwrap_or_default().to_string();
+                    Some((out.body.collect().await.unwrap().into_bytes().to_vec(), etag))
+                }
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => None,
+                Err(e) => panic!("GetObject {key}: {e:?}"),
+            }
+        })
+    }
+
+    /// The journal's records, parsed, in order.
+    pub fn journal(&self, name: &str) -> Vec<Value> {
+        self.journal_keys(name).iter().map(|k| serde_json::from_slice(&self.get(k).unwrap().0).unwrap()).collect()
+    }
+
+    /// The journal as one text (one record a line), to search for IDs.
+    pub fn journal_text(&self, name: &str) -> String {
+        self.journal_keys(name).iter().map(|k| String::from_utf8(self.get(k).unwrap().0).unwrap() + "\n").collect()
+    }
+
+    pub fn lock_key(&self, name: &str) -> String {
+        format!("{}/lock.json", self.base(name))
+    }
+
+    /// The lock object's body and ETag, if there is one.
+    pub fn lock(&self, name: &str) -> Option<(Value, String)> {
+        self.get(&self.lock_key(name)).map(|(b, e)| (serde_json::from_slice(&b).unwrap(), e))
+    }
+}
+
+/// One machine's view: its own directory with the runbook, its own HOME and
+/// XDG_STATE_HOME, the state shared through S3.
+pub struct Machine {
+    pub ws: Workspace,
+    pub home: tempfile::TempDir,
+}
+
+impl Machine {
+    pub fn new() -> Machine {
+        Machine { ws: Workspace::new(), home: tempfile::tempdir().unwrap() }
+    }
+
+    /// The runbook's text written into this machine's directory.
+    pub fn runbook(&self, name: &str, text: &str) -> PathBuf {
+        self.ws.runbook(name, text)
+    }
+
+    pub fn xdg_state(&self) -> PathBuf {
+        self.home.path().join("xdg-state")
+    }
+
+    /// Where this machine's run logs go with S3 state.
+    pub fn log_dir(&self) -> PathBuf {
+        self.xdg_state().join("dualstack/logs")
+    }
+
+    /// The binary with the state in `s3`: EC2/ELBv2 to `endpoint`, S3 to
+    /// the state's tool endpoint, this machine's HOME.
+    pub fn dualstack(&self, endpoint: &str, s3: &S3State) -> Command {
+        let mut c = dualstack_at(endpoint);
+        c.env("AWS_ENDPOINT_URL_S3", &s3.tool_endpoint)
+            .env("DUALSTACK_STATE", s3.url())
+            .env("HOME", self.home.path())
+            .env("XDG_STATE_HOME", self.xdg_state())
+            .env_remove("DUALSTACK_LOCK_TTL")
+            .current_dir(self.ws.dir.path());
+        c
+    }
 }
