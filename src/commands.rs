@@ -159,8 +159,13 @@ async fn connect_region(g: &Global, fallback: Option<&str>) -> Result<Session> {
     };
     let config = crate::aws::load_config(&opts).await;
     let Some(region) = config.region().map(|r| r.to_string()) else {
-        return Err(Fail::new(exit::USAGE, "no AWS region: pass --region, set `region:` in the runbook, or set AWS_REGION"));
+        return Err(Fail::new(exit::USAGE, crate::aws::reach::no_region(opts.profile.as_deref())));
     };
+    // Credentials and the endpoint before the first call: what is missing,
+    // rather than the first read's dispatch failure.
+    let unready = |e: crate::aws::reach::Unready| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed"));
+    let config = crate::aws::reach::credentials(config, opts.profile.as_deref()).await.map_err(unready)?;
+    crate::aws::reach::endpoints(&config).await.map_err(unready)?;
     use std::io::IsTerminal;
     let mut progress = None;
     let events: Box<dyn EventSink> = match g.output {

@@ -10,6 +10,7 @@ pub mod error;
 mod memo;
 pub use memo::CURRENT_FOR;
 pub mod model;
+pub mod reach;
 pub mod retry;
 pub mod route53;
 pub mod wait;
