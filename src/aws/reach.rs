@@ -41,8 +41,9 @@ pub enum Unready {
     /// source_profile that does not exist, ...).
     InvalidConfiguration { profile: String, config_file: PathBuf, detail: String },
     /// A source was found but failed (an assume-role refused, a
-    /// credential_process that exited non-zero, SSO refusing the token).
-    CredentialsFailed { profile: String, sso: bool, detail: String },
+    /// credential_process that exited non-zero, SSO refusing the token);
+    /// `sso`: the profile that signs in with SSO, if one does.
+    CredentialsFailed { profile: String, sso: Option<String>, detail: String },
     /// No TCP connection to the endpoint.
     Unreachable { service: &'static str, endpoint: String, reason: String, overridden: bool },
 }
@@ -73,6 +74,9 @@ enum FilesState {
 /// An SSO profile's cached token that cannot be used.
 #[derive(Debug)]
 pub struct Sso {
+    /// The profile with the SSO settings: the one asked for, or the one it
+    /// takes its credentials from (`source_profile`).
+    profile: String,
     /// `sso_session `NAME`` or `sso_start_url URL`.
     via: String,
     cache_file: PathBuf,
@@ -119,11 +123,12 @@ impl fmt::Display for Unready {
                 )
             }
             Unready::SsoLogin { profile, sso } => {
+                let via = if sso.profile == *profile { sso.via.clone() } else { format!("{}; profile `{profile}` takes its credentials from it", sso.via) };
                 match &sso.expired_at {
-                    Some(at) => writeln!(f, "the SSO token of profile `{profile}` ({}) expired at {at} (cached in {})", sso.via, sso.cache_file.display())?,
-                    None => writeln!(f, "profile `{profile}` signs in with SSO ({}), but there is no SSO token: not logged in (no {})", sso.via, sso.cache_file.display())?,
+                    Some(at) => writeln!(f, "the SSO token of profile `{}` ({via}) expired at {at} (cached in {})", sso.profile, sso.cache_file.display())?,
+                    None => writeln!(f, "profile `{}` signs in with SSO ({via}), but there is no SSO token: not logged in (no {})", sso.profile, sso.cache_file.display())?,
                 }
-                write!(f, "  help: run `aws sso login --profile {profile}`, then this command again")
+                write!(f, "  help: run `aws sso login --profile {}`, then this command again", sso.profile)
             }
             Unready::CredentialsTimedOut { profile, after } => {
                 writeln!(f, "loading AWS credentials (profile `{profile}`) took more than {}s", after.as_secs())?;
@@ -135,8 +140,8 @@ impl fmt::Display for Unready {
             }
             Unready::CredentialsFailed { profile, sso, detail } => {
                 writeln!(f, "could not load AWS credentials for profile `{profile}`: {detail}")?;
-                if *sso {
-                    write!(f, "  help: run `aws sso login --profile {profile}`, then this command again")
+                if let Some(sso) = sso {
+                    write!(f, "  help: run `aws sso login --profile {sso}`, then this command again")
                 } else {
                     write!(f, "  help: `aws sts get-caller-identity --profile {profile}` shows whether the profile works; choose another with --profile NAME")
                 }
@@ -206,11 +211,12 @@ impl ProvideCredentials for Primed {
 async fn diagnose(e: &CredentialsError, asked: Option<&str>) -> Unready {
     let profiles = load_profiles(asked).await;
     let profile = profiles.as_ref().map_or_else(|| selected_profile(asked), |p| p.selected_profile().to_string());
-    let sso = profiles.as_ref().and_then(|p| sso_of(p, &profile));
+    let sso = match profiles.as_ref().and_then(|p| sso_of(p, &profile)) {
+        Some(SsoToken::Unusable(sso)) => return Unready::SsoLogin { profile, sso },
+        Some(SsoToken::Usable(name)) => Some(name),
+        None => None,
+    };
     let is_sso = sso.is_some();
-    if let Some(SsoToken::Unusable(sso)) = sso {
-        return Unready::SsoLogin { profile, sso };
-    }
     let detail = super::error::source_chain(e);
     match e {
         CredentialsError::CredentialsNotLoaded(_) if !is_sso => {
@@ -238,7 +244,7 @@ async fn diagnose(e: &CredentialsError, asked: Option<&str>) -> Unready {
         }
         CredentialsError::ProviderTimedOut(t) => Unready::CredentialsTimedOut { profile, after: t.timeout_duration() },
         CredentialsError::InvalidConfiguration(_) => Unready::InvalidConfiguration { profile, config_file: config_file(), detail },
-        _ => Unready::CredentialsFailed { profile, sso: is_sso, detail },
+        _ => Unready::CredentialsFailed { profile, sso, detail },
     }
 }
 
@@ -289,8 +295,9 @@ async fn load_profiles(asked: Option<&str>) -> Option<aws_config::profile::Profi
 
 /// What an SSO profile's cached token is good for.
 enum SsoToken {
-    /// Not expired: if the chain failed, the cause is elsewhere.
-    Usable,
+    /// Not expired (the profile with the SSO settings): if the chain
+    /// failed, the cause is elsewhere.
+    Usable(String),
     /// Expired, or missing.
     Unusable(Sso),
 }
@@ -313,15 +320,15 @@ fn sso_of(set: &aws_config::profile::ProfileSet, profile: &str) -> Option<SsoTok
         };
         let cache_file = sso_cache_file(&key)?;
         let Ok(bytes) = std::fs::read(&cache_file) else {
-            return Some(SsoToken::Unusable(Sso { via, cache_file, expired_at: None }));
+            return Some(SsoToken::Unusable(Sso { profile: name, via, cache_file, expired_at: None }));
         };
         let token: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
         let at = token.get("expiresAt")?.as_str()?.to_string();
         let when = aws_smithy_types::DateTime::from_str(&at, aws_smithy_types::date_time::Format::DateTime).ok()?;
         if SystemTime::try_from(when).ok()? > SystemTime::now() {
-            return Some(SsoToken::Usable);
+            return Some(SsoToken::Usable(name));
         }
-        return Some(SsoToken::Unusable(Sso { via, cache_file, expired_at: Some(at) }));
+        return Some(SsoToken::Unusable(Sso { profile: name, via, cache_file, expired_at: Some(at) }));
     }
     None
 }
