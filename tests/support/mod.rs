@@ -1011,11 +1011,15 @@ impl S3State {
 pub struct Machine {
     pub ws: Workspace,
     pub home: tempfile::TempDir,
+    /// USER, as the lock names its holder.
+    pub user: String,
 }
 
 impl Machine {
     pub fn new() -> Machine {
-        Machine { ws: Workspace::new(), home: tempfile::tempdir().unwrap() }
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+        let user = format!("user{}", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        Machine { ws: Workspace::new(), home: tempfile::tempdir().unwrap(), user }
     }
 
     /// The runbook's text written into this machine's directory.
@@ -1039,7 +1043,11 @@ impl Machine {
         c.env("AWS_ENDPOINT_URL_S3", &s3.tool_endpoint)
             .env("DUALSTACK_STATE", s3.url())
             .env("HOME", self.home.path())
+            .env("USER", &self.user)
             .env("XDG_STATE_HOME", self.xdg_state())
+            // This machine's own VPC locks (a flock per VPC in its temporary
+            // directory).
+            .env("DUALSTACK_MACHINE_LOCKS", self.home.path().join("vpc-locks"))
             .env_remove("DUALSTACK_LOCK_TTL")
             .current_dir(self.ws.dir.path());
         c
