@@ -685,7 +685,10 @@ async fn rollback(g: &Global, path: &Path, yes: bool, force: bool) -> Result<i32
         return Ok(exit::SUCCESS);
     };
     let todo = state.to_undo();
-    if todo.is_empty() {
+    // A run killed between marking the VPC and its first change has
+    // nothing to undo but its marker.
+    let marker_left = state.interrupted().is_some_and(|r| journal.marker_outstanding(&r.run_id));
+    if todo.is_empty() && !marker_left {
         eprintln!("nothing to roll back: every change recorded in {} is already undone", journal.location());
         return Ok(exit::SUCCESS);
     }

@@ -183,6 +183,20 @@ impl Journal {
         pending
     }
 
+    /// Whether `run` set its marker on the VPC (or may have: an intent
+    /// whose answer is not known) and has not removed it.
+    pub fn marker_outstanding(&self, run: &str) -> bool {
+        let mut outstanding = false;
+        for l in self.lines.iter().filter(|l| l.run == run) {
+            match &l.record {
+                Record::MarkIntent { set, .. } => outstanding = *set || outstanding,
+                Record::MarkDone { set } => outstanding = *set,
+                _ => {}
+            }
+        }
+        outstanding
+    }
+
     /// The next change sequence number (unique in this journal).
     pub fn next_seq(&self) -> u64 {
         self.lines

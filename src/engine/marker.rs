@@ -30,6 +30,8 @@ use crate::engine::events::Event;
 
 pub const RUN_TAG: &str = "dualstack:run";
 pub const STATE_TAG: &str = "dualstack:state";
+/// Attempts at a marker whose write was lost.
+const MARK_ATTEMPTS: usize = 3;
 /// AWS's limit on a tag value, in characters.
 const VALUE_MAX: usize = 256;
 
@@ -87,24 +89,10 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// Whether this run set a marker that it has not removed (by this
-    /// process or the one before a resume).
-    fn marker_outstanding(&self) -> bool {
-        let mut outstanding = false;
-        for l in self.journal.lines().iter().filter(|l| l.run == self.run_id) {
-            match &l.record {
-                Record::MarkIntent { set, .. } => outstanding = *set || outstanding,
-                Record::MarkDone { set } => outstanding = *set,
-                _ => {}
-            }
-        }
-        outstanding
-    }
-
     /// At the end of a completed or fully undone run: remove its marker,
     /// if it set one.
     pub(super) async fn release_marker(&mut self) -> Result<(), EngineError> {
-        if self.marked || self.marker_outstanding() {
+        if self.marked || self.journal.marker_outstanding(&self.run_id) {
             self.unmark().await?;
             self.marked = false;
         }
@@ -127,35 +115,49 @@ impl Engine<'_> {
             }
             _ => {}
         }
-        self.record(Record::MarkIntent { tags: mine.clone(), set: true })?;
-        self.journal.before_call()?;
-        if let Err(e) = self.aws.ec2.tag_vpc(&self.vpc_id, &mine).await {
-            // A lost answer is settled by the read below; a refusal is not.
-            if e.kind != crate::aws::FailureKind::Unknown {
-                return Err(e.into());
+        for _ in 0..MARK_ATTEMPTS {
+            self.record(Record::MarkIntent { tags: mine.clone(), set: true })?;
+            self.journal.before_call()?;
+            if let Err(e) = self.aws.ec2.tag_vpc(&self.vpc_id, &mine).await {
+                // A lost answer is settled by the read below; a refusal is not.
+                if e.kind != crate::aws::FailureKind::Unknown {
+                    return Err(e.into());
+                }
+            }
+            tokio::time::sleep(self.marker_settle).await;
+            let (run, state) = self.read_marker().await?;
+            match run {
+                Some(r) if r == mine[0].1 => {
+                    self.record(Record::MarkDone { set: true })?;
+                    return Ok(());
+                }
+                Some(r) => {
+                    // Another run marked it at the same moment and won: its
+                    // marker stays, and this run stops before any change.
+                    self.record(Record::MarkDone { set: false })?;
+                    return Err(EngineError::Marked(Foreign { vpc: self.vpc_id.clone(), run: r, state: state.unwrap_or_else(|| "(not recorded)".into()) }));
+                }
+                // The write was lost on its way: nobody holds the VPC.
+                None => self.record(Record::MarkDone { set: false })?,
             }
         }
-        tokio::time::sleep(self.marker_settle).await;
-        let (run, state) = self.read_marker().await?;
-        if run.as_deref() != Some(mine[0].1.as_str()) {
-            // Another run marked it at the same moment and won: its marker
-            // stays, and this run stops before any change.
-            self.record(Record::MarkDone { set: false })?;
-            return Err(EngineError::Marked(Foreign {
-                vpc: self.vpc_id.clone(),
-                run: run.unwrap_or_else(|| "(unnamed)".into()),
-                state: state.unwrap_or_else(|| "(not recorded)".into()),
-            }));
-        }
-        self.record(Record::MarkDone { set: true })?;
-        Ok(())
+        Err(crate::aws::AwsError::local("ec2:CreateTags", format!("the run's marker on {} did not hold after {MARK_ATTEMPTS} attempts", self.vpc_id)).into())
     }
 
     /// Remove this run's marker (the run completed or is fully undone).
     async fn unmark(&mut self) -> Result<(), EngineError> {
-        // DeleteTags with the values removes only this run's marker: no
-        // read first.
+        // DeleteTags with the values removes only this run's marker. A
+        // marker set by an earlier process (a resume, a rollback), or one
+        // whose write or removal was interrupted, is read first: a call for
+        // a marker that is not there would be a call too many.
         let mine = self.marker_tags();
+        if !self.marked {
+            let (run, _) = self.read_marker().await?;
+            if run.as_deref() != Some(mine[0].1.as_str()) {
+                self.record(Record::MarkDone { set: false })?;
+                return Ok(());
+            }
+        }
         self.record(Record::MarkIntent { tags: mine.clone(), set: false })?;
         self.journal.before_call()?;
         if let Err(e) = self.aws.ec2.untag_vpc(&self.vpc_id, &mine).await {
