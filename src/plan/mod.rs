@@ -120,10 +120,12 @@ pub fn render_text(plan: &Plan) -> String {
     let n = plan.change_count();
     let steps_changing = plan.steps.iter().filter(|s| !s.changes.is_empty()).count();
     out.push_str(&format!(
-        "\n{n} change{} in {steps_changing} of {} steps ({n} mutating API call{}). Nothing was changed.\n",
+        "\n{n} change{} in {steps_changing} of {} steps ({n} mutating API call{}{}). Nothing was changed.\n",
         if n == 1 { "" } else { "s" },
         plan.steps.len(),
         if n == 1 { "" } else { "s" },
+        // A run that changes nothing marks nothing.
+        if n > 0 && plan.marker.is_some() { ", and 2 for the run's marker" } else { "" },
     ));
     if let Some(m) = &plan.marker {
         // Announced like every other mutating call, at the ends of the run.
