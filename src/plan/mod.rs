@@ -127,7 +127,7 @@ pub fn render_text(plan: &Plan) -> String {
         // A run that changes nothing marks nothing.
         if n > 0 && plan.marker.is_some() { ", and 2 for the run's marker" } else { "" },
     ));
-    if let Some(m) = &plan.marker {
+    if let Some(m) = plan.marker.as_ref().filter(|_| n > 0) {
         // Announced like every other mutating call, at the ends of the run.
         let tags = format!("Tags={}=<run id>,{}={}", crate::engine::marker::RUN_TAG, crate::engine::marker::STATE_TAG, m.state);
         let id = plan.vpc.split(' ').next().unwrap_or(&plan.vpc);
