@@ -613,6 +613,7 @@ async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure
     }
     let run_id = new_run_id();
     let events = run_log(&rb, lock.store(), &run_id, s.events.as_ref())?;
+    lock.note_run(&run_id);
     // Asked before every step when interactive, else before `confirm: true`
     // steps only, and only when someone can answer.
     let pilot = s.pilot();
@@ -652,6 +653,7 @@ async fn resume(g: &Global, path: &Path, yes: bool, interactive: bool, force: bo
     if run.rolling_back {
         confirm(yes, &format!("Run {} was interrupted while rolling back. Finish the rollback of {}?", run.run_id, run.vpc_id))?;
         let events = run_log(&rb, lock.store(), &run.run_id, s.events.as_ref())?;
+        lock.note_run(&run.run_id);
         let mut engine = Engine::new(s.aws(), &events, journal, run.run_id.clone(), run.vpc_id.clone());
         engine.force = force;
         let report = engine.rollback(&rb, "finishing an interrupted rollback").await?;
@@ -662,6 +664,7 @@ async fn resume(g: &Global, path: &Path, yes: bool, interactive: bool, force: bo
         confirm(yes, &format!("Resume run {} on {} with step(s) {}?", run.run_id, run.vpc_id, left.join(", ")))?;
     }
     let events = run_log(&rb, lock.store(), &run.run_id, s.events.as_ref())?;
+    lock.note_run(&run.run_id);
     let pilot = s.pilot();
     let mut engine = Engine::new(s.aws(), &events, journal, run.run_id.clone(), run.vpc_id.clone());
     engine.workdir = runbook_dir(&rb);
@@ -703,6 +706,7 @@ async fn rollback(g: &Global, path: &Path, yes: bool, force: bool) -> Result<i32
     let _vpc_lock = crate::state::machine::lock_vpc(&s.region, &last.vpc_id, "rollback")?;
     let run_id = state.interrupted().map_or_else(new_run_id, |r| r.run_id.clone());
     let events = run_log(&rb, lock.store(), &run_id, s.events.as_ref())?;
+    lock.note_run(&run_id);
     let mut engine = Engine::new(s.aws(), &events, journal, run_id, last.vpc_id.clone());
     engine.force = force;
     let report = engine.rollback(&rb, "requested with `dualstack rollback`").await?;

@@ -42,6 +42,10 @@ pub struct Holder {
     pub host: String,
     pub pid: u32,
     pub started_at: String,
+    /// The run it works on, once known (a resume learns it from the
+    /// journal, after taking the lock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 impl std::fmt::Display for Holder {
@@ -49,6 +53,9 @@ impl std::fmt::Display for Holder {
         write!(f, "pid {} on {} since {} (`{}`", self.pid, self.host, self.started_at, self.operation)?;
         if !self.user.is_empty() {
             write!(f, " by {}", self.user)?;
+        }
+        if let Some(run) = &self.run {
+            write!(f, ", run {run}")?;
         }
         if !self.id.is_empty() {
             write!(f, ", lock id {}", self.id)?;
@@ -67,6 +74,7 @@ impl Holder {
             host: hostname(),
             pid: std::process::id(),
             started_at: crate::engine::journal::now(),
+            run: None,
         }
     }
 }
@@ -150,6 +158,8 @@ pub trait Store: Send + Sync {
     async fn force_unlock(&self, id: &str) -> Result<Holder, LockError>;
     /// Where this machine keeps the run logs for this journal.
     fn log_dir(&self) -> PathBuf;
+    /// Name the run the held lock works on (written at the next renewal).
+    fn note_run(&self, _run: &str) {}
 }
 
 /// Where state lives, as given on the command line.
@@ -251,6 +261,11 @@ pub async fn open(store: Arc<dyn Store>, operation: &str, opts: &LockOptions, wa
 impl Lock {
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
+    }
+
+    /// Name the run this lock is held for, for whoever finds it held.
+    pub fn note_run(&self, run: &str) {
+        self.store.note_run(run);
     }
 
     /// Release the lock now (also done on drop).

@@ -366,8 +366,8 @@ impl Store for S3Store {
                 holder: Some(current.holder.clone()),
                 lease: Some(current.lease()),
                 help: Some(format!(
-                    "if that run is dead, pass --lock-wait {} to take the lock over once its lease has gone unrenewed that long, or remove it with `dualstack force-unlock RUNBOOK {}`",
-                    humantime::format_duration(current.lease() + Duration::from_secs(current.lease().as_secs().max(1) / 2 + 1)),
+                    "if that run is dead, pass --lock-wait {} to take the lock over once its lease has gone unrenewed for a whole lease, or remove it with `dualstack force-unlock RUNBOOK {}`",
+                    humantime::format_duration(current.lease() * 2),
                     current.holder.id
                 )),
             };
@@ -476,6 +476,12 @@ impl Store for S3Store {
             Ok(()) => Ok(current.holder),
             Err(Fault::Precondition) => Err(LockError::Mismatch(format!("{} changed while it was being removed (its holder renewed it: it is alive); nothing was removed", self.url(&key)))),
             Err(f) => Err(self.lock_io(fault_text(f))),
+        }
+    }
+
+    fn note_run(&self, run: &str) {
+        if let Some(held) = self.held.lock().expect("held").as_mut() {
+            held.body.holder.run = Some(run.to_string());
         }
     }
 
