@@ -442,7 +442,6 @@ fn a_bucket_it_may_not_write_or_that_does_not_exist_changes_nothing() {
 /// the attempts after the backoff must not go out once the lease ran out
 /// and another machine took the run over (here: rolled it back).
 #[test]
-#[ignore = "src bug: a throttled write is retried (aws/retry.rs RetryPolicy::write) without checking the lease again: the stopped holder, continued, sends CreateRoute after the lock was taken over and re-creates the route the new holder's rollback left out"]
 fn a_holder_stopped_in_a_throttled_retry_sends_nothing_after_it_is_continued() {
     let t0 = Instant::now();
     let Net { emu, proxy, vpc, s3 } = net("throttled-holder", "ops");

@@ -71,13 +71,25 @@ impl RetryPolicy {
     }
 
     /// Run a write, retrying only throttling (which AWS guarantees was not
-    /// applied).
-    pub async fn write<T, F, Fut>(&self, op: &'static str, call: F) -> Result<T, AwsError>
+    /// applied). Each attempt after the first asks the send gate first
+    /// ([`set_send_gate`]): a backoff can outlast the lock's lease.
+    pub async fn write<T, F, Fut>(&self, op: &'static str, mut call: F) -> Result<T, AwsError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, AwsError>>,
     {
-        retry_while(op, self.attempts, |a| self.backoff(a), is_throttling, call).await
+        let mut first = true;
+        retry_while(op, self.attempts, |a| self.backoff(a), is_throttling, || {
+            let gate = if std::mem::take(&mut first) { Ok(()) } else { may_send() };
+            let attempt = gate.map(|()| call());
+            async move {
+                match attempt {
+                    Ok(fut) => fut.await,
+                    Err(why) => Err(AwsError::local(op, format!("not sent again: {why}"))),
+                }
+            }
+        })
+        .await
     }
 }
 
@@ -106,6 +118,21 @@ where
             other => return other,
         }
     }
+}
+
+type SendGate = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+static SEND_GATE: std::sync::OnceLock<SendGate> = std::sync::OnceLock::new();
+
+/// Install the process's answer to "may a mutating call still go out?" (the
+/// state backend's lease on the lock). The engine asks it before each
+/// change; [`RetryPolicy::write`] before each attempt after a backoff.
+pub fn set_send_gate(gate: SendGate) {
+    let _ = SEND_GATE.set(gate);
+}
+
+fn may_send() -> Result<(), String> {
+    SEND_GATE.get().map_or(Ok(()), |gate| gate())
 }
 
 pub fn is_throttling(e: &AwsError) -> bool {

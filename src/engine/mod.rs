@@ -663,6 +663,10 @@ impl<'a> Engine<'a> {
                     self.events.emit(Event::ChangeApplied { step: step.to_string(), seq, outcome: outcome.clone() });
                     outcome
                 }
+                // The lock was lost while the call was out (a retry after a
+                // backoff is not sent then): stop, the intent unconfirmed,
+                // for the new holder to settle from live state.
+                Err(_) if let Err(lost) = self.journal.before_call() => return Err(lost.into()),
                 Err(e) if e.is_ambiguous() => {
                     // The call may have happened: read state instead of guessing.
                     let net = self.snapshot(change.scope()).await.map_err(StepError::from)?;

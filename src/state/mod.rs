@@ -237,6 +237,11 @@ pub async fn open(store: Arc<dyn Store>, operation: &str, opts: &LockOptions, wa
     let me = Holder::me(operation);
     let acquired = store.acquire(&me, opts, warn).await?;
     let lease = store.lease().map(|ttl| Arc::new(lease::Lease::new(ttl, acquired.at)));
+    if let Some(l) = &lease {
+        // One lock per process: a retried write asks the same lease.
+        let l = l.clone();
+        crate::aws::retry::set_send_gate(Box::new(move || l.check()));
+    }
     let keeper = lease.as_ref().map(|l| lease::keep(l.clone(), store.clone()));
     let lock = Lock { store: store.clone(), keeper, lease: lease.clone(), released: false };
     let mut journal = Journal::open(store.clone(), lease.clone())?;
