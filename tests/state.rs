@@ -273,3 +273,28 @@ fn ctrl_c_pauses_after_the_call_in_flight_and_resume_finishes() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(emu.fingerprint(&vpc).iter().any(|l| l == "route public ::/0 -> igw"));
 }
+
+/// `--lock-wait` on a local state waits for the holder to finish instead of
+/// exiting 5, then goes on from what the holder left.
+#[test]
+fn lock_wait_waits_for_a_local_holder() {
+    let emu = Emulator::start();
+    emu.seed_incident();
+    let proxy = Proxy::start(&emu);
+    let ws = Workspace::new();
+    let rb = ws.example("incident.yaml");
+    proxy.hold(1, "before");
+    let first = dualstack_via(&proxy).args(["apply", "--yes"]).arg(&rb).stderr(Stdio::piped()).spawn().unwrap();
+    wait_until(60, "the first run's first call to be held", || proxy.held());
+    let second = dualstack_via(&proxy).args(["--lock-wait", "60s", "apply", "--yes"]).arg(&rb).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(second.id() > 0);
+    proxy.release_forward();
+    let out = first.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    proxy.clear();
+    let out = second.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("waiting up to 1m for the lock held by pid "), "{}", stderr(&out));
+    assert_eq!(proxy.applied_mutations(), Vec::<String>::new(), "the second run found everything done");
+}

@@ -137,10 +137,26 @@ impl Store for FileStore {
         f.sync_data().map_err(|e| self.io(e))
     }
 
-    async fn acquire(&self, me: &Holder, _opts: &LockOptions, warn: &(dyn Fn(String) + Send + Sync)) -> Result<Acquired, LockError> {
+    async fn acquire(&self, me: &Holder, opts: &LockOptions, warn: &(dyn Fn(String) + Send + Sync)) -> Result<Acquired, LockError> {
         self.create_dir()?;
         let path = self.dir.join("lock");
-        let (file, stale) = flock(&path, me)?;
+        // A flock needs no lease (the kernel drops it with its holder):
+        // `--lock-wait` only waits for the holder to finish.
+        let deadline = opts.wait.map(|w| std::time::Instant::now() + w);
+        let mut announced = false;
+        let (file, stale) = loop {
+            match flock(&path, me) {
+                Err(LockError::Held { holder, .. }) if deadline.is_some_and(|d| std::time::Instant::now() < d) => {
+                    if !announced {
+                        let who = holder.map_or_else(|| "another run".to_string(), |h| h.to_string());
+                        warn(format!("waiting up to {} for the lock held by {who}", humantime::format_duration(opts.wait.unwrap_or_default())));
+                        announced = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                other => break other?,
+            }
+        };
         if let Some(dead) = &stale {
             warn(format!("took over the lock left by {dead}, which is no longer running"));
         }
