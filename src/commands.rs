@@ -716,10 +716,19 @@ async fn rollback(g: &Global, path: &Path, yes: bool, force: bool) -> Result<i32
 async fn status(g: &Global, path: &Path) -> Result<i32> {
     let rb = runbook::load(path)?;
     // Read without the lock: a running apply shows where it is.
-    let journal = Journal::open(state_store(g, &rb, None).await?, None)?;
+    let store = state_store(g, &rb, None).await?;
+    let holder = store.holder().await?;
+    let journal = Journal::open(store, None)?;
+    let lock_text = holder.as_ref().map(|(h, lease)| match lease {
+        Some(l) => format!("locked by {h}, lease {}", humantime::format_duration(*l)),
+        None => format!("locked by {h}"),
+    });
     let state = journal.state();
     let Some(run) = &state.last_run else {
         println!("{}: no run recorded ({})", rb.name, journal.location());
+        if let Some(t) = &lock_text {
+            println!("  {t}");
+        }
         return Ok(exit::SUCCESS);
     };
     let run_state = match (run.ended, run.rolling_back) {
@@ -737,10 +746,13 @@ async fn status(g: &Global, path: &Path) -> Result<i32> {
             .iter()
             .map(|st| serde_json::json!({ "step": st.id, "state": step_state(&state, run, &st.id).0, "applied": step_state(&state, run, &st.id).1 }))
             .collect();
-        println!("{}", serde_json::json!({ "runbook": rb.name, "run_id": run.run_id, "vpc": run.vpc_id, "state": run_state, "steps": steps }));
+        println!("{}", serde_json::json!({ "runbook": rb.name, "run_id": run.run_id, "vpc": run.vpc_id, "state": run_state, "steps": steps, "lock": holder.as_ref().map(|(h, _)| h) }));
         return Ok(exit::SUCCESS);
     }
     println!("runbook {} on {}: run {} {} ({})", rb.name, run.vpc_id, run.run_id, run_state, journal.location());
+    if let Some(t) = &lock_text {
+        println!("  {t}");
+    }
     for st in &rb.steps {
         let (label, applied) = step_state(&state, run, &st.id);
         println!("  {:<24} {:<28} {} change{} in effect", st.id.as_str(), label, applied, if applied == 1 { "" } else { "s" });

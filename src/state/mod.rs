@@ -160,6 +160,11 @@ pub trait Store: Send + Sync {
     fn log_dir(&self) -> PathBuf;
     /// Name the run the held lock works on (written at the next renewal).
     fn note_run(&self, _run: &str) {}
+    /// Who holds the lock now, and its lease, as far as can be told
+    /// without taking it (`status`); `None` when free or not knowable.
+    async fn holder(&self) -> Result<Option<(Holder, Option<Duration>)>, LockError> {
+        Ok(None)
+    }
 }
 
 /// Where state lives, as given on the command line.

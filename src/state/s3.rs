@@ -38,6 +38,9 @@ use super::{block_on, Acquired, Holder, LockError, LockOptions, RenewError, Stor
 use crate::aws::retry::RetryPolicy;
 use crate::engine::journal::{JournalError, Stored};
 
+/// Attempts at a call that could not connect.
+const UNREACHABLE_ATTEMPTS: u32 = 3;
+
 /// The lock object's body.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LockBody {
@@ -83,6 +86,9 @@ enum Fault {
     NoKey,
     /// 409, 503, 500, throttling, no answer: try again.
     Retry(String),
+    /// No connection was made (refused, no such host): tried again a few
+    /// times only, since it rarely passes by itself.
+    Unreachable(String),
     /// Anything else: a denial, a missing bucket, a bad request.
     Fatal(String),
 }
@@ -107,6 +113,9 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(op: &str, url
             }
         }
         SdkError::ConstructionFailure(_) => Fault::Fatal(format!("s3:{op} {url}: {}", crate::aws::error::source_chain(&e))),
+        SdkError::DispatchFailure(d) if let Some(reason) = d.as_connector_error().and_then(|c| crate::aws::reach::never_connected(c)) => {
+            Fault::Unreachable(format!("cannot reach S3 for {url}: {reason} (check AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and the network)"))
+        }
         // No answer: the request may or may not have been applied.
         _ => Fault::Retry(format!("s3:{op} {url} got no answer: {}", crate::aws::error::source_chain(&e))),
     }
@@ -158,6 +167,11 @@ impl S3Store {
         loop {
             match op().await {
                 Err(Fault::Retry(why)) if attempt < self.retry.attempts => {
+                    tracing::debug!("{why}; retrying");
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(Fault::Unreachable(why)) if attempt < UNREACHABLE_ATTEMPTS.min(self.retry.attempts) => {
                     tracing::debug!("{why}; retrying");
                     tokio::time::sleep(self.retry.backoff(attempt)).await;
                     attempt += 1;
@@ -259,6 +273,7 @@ fn fault_text(f: Fault) -> String {
         Fault::Precondition => "the condition failed (412)".into(),
         Fault::NoKey => "no such key (404)".into(),
         Fault::Retry(why) => format!("{why} (gave up after retrying)"),
+        Fault::Unreachable(why) => why,
         Fault::Fatal(why) => why,
     }
 }
@@ -477,6 +492,14 @@ impl Store for S3Store {
             Err(Fault::Precondition) => Err(LockError::Mismatch(format!("{} changed while it was being removed (its holder renewed it: it is alive); nothing was removed", self.url(&key)))),
             Err(f) => Err(self.lock_io(fault_text(f))),
         }
+    }
+
+    async fn holder(&self) -> Result<Option<(Holder, Option<Duration>)>, LockError> {
+        let current = self.current_lock().await.map_err(|f| self.lock_io(fault_text(f)))?;
+        Ok(current.map(|(body, _)| {
+            let lease = body.lease();
+            (body.holder, Some(lease))
+        }))
     }
 
     fn note_run(&self, run: &str) {
