@@ -380,6 +380,8 @@ fn check_permissions_rehearses_ec2_calls_with_dry_run_and_reports_denials() {
     let verdict = |action: &str| perms.lines().find(|l| l.trim_start().starts_with(action)).unwrap_or_else(|| panic!("{action} not listed:\n{text}")).to_string();
     assert!(verdict("ec2:CreateRoute").ends_with("allowed"), "{text}");
     assert!(verdict("ec2:AuthorizeSecurityGroupIngress").ends_with("allowed"), "{text}");
+    // The run's marker is rehearsed too.
+    assert!(verdict("ec2:CreateTags").ends_with("allowed"), "{text}");
     // Calls without DryRun are listed, never sent.
     assert!(verdict("ec2:AssociateVpcCidrBlock").contains("not rehearsable"), "{text}");
     assert!(verdict("ec2:AssignIpv6Addresses").contains("not rehearsable"), "{text}");
@@ -402,4 +404,13 @@ fn check_permissions_rehearses_ec2_calls_with_dry_run_and_reports_denials() {
     assert_eq!(route["verdict"], "denied", "{route}");
     assert_eq!(route["code"], "UnauthorizedOperation", "{route}");
     assert!(perms.iter().any(|p| p["action"] == "ec2:AuthorizeSecurityGroupEgress" && p["verdict"] == "allowed"), "{perms:?}");
+    // A caller that may not tag the VPC cannot mark it: denied before any change.
+    emu.control("POST", "/_emulator/deny/clear", "{}");
+    emu.control("POST", "/_emulator/deny", r#"{"actions": ["ec2:CreateTags"]}"#);
+    let out = run(dualstack(&emu).args(["plan", "--check-permissions", "--output", "json"]).arg(&rb));
+    assert_eq!(code(&out), 7, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tags = v["permissions"].as_array().unwrap().iter().find(|p| p["action"] == "ec2:CreateTags").cloned().unwrap();
+    assert_eq!(tags["verdict"], "denied", "{tags}");
+    assert_eq!(emu.fingerprint(&vpc), vpc_before);
 }

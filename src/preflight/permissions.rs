@@ -167,6 +167,16 @@ pub async fn rehearse(plan: &Plan, dry_ec2: &dyn Ec2, aws: crate::aws::Aws<'_>, 
             out.push(Permission { action: d.call.to_string(), example, verdict });
         }
     }
+    if plan.change_count() > 0 {
+        // The run's marker, set before its first change (its removal is a
+        // DeleteTags of the same tags: granted with it in --iam-policy).
+        let tags = [(crate::engine::marker::RUN_TAG.to_string(), "rehearsal".to_string()), (crate::engine::marker::STATE_TAG.to_string(), "rehearsal".to_string())];
+        let verdict = match dry_ec2.tag_vpc(vpc_id, &tags).await {
+            Ok(()) => Verdict::Unchecked { reason: "AWS applied nothing and answered without DryRunOperation".into() },
+            Err(e) => classify(&e),
+        };
+        out.push(Permission { action: "ec2:CreateTags".into(), example: format!("{vpc_id}: the run's marker"), verdict });
+    }
     out
 }
 
