@@ -12,6 +12,10 @@
   the tool. The intervals tell how much of a stretch of the tool's run was
   spent waiting on AWS (proxy latency plus emulator), the rest being the
   tool's own time; the relay's own cost is reported separately.
+* The emulator serves S3 too: ``Emulator.create_bucket`` makes the bucket for
+  ``--state s3://...`` straight at the emulator (path-style addressing), and
+  ``Emulator.s3_keys`` lists what the tool wrote; neither goes through the
+  proxy, so neither is counted.
 * Every process is started in its own session and stopped by its own pid
   (SIGTERM to its process group, then SIGKILL), at exit too.
 """
@@ -110,6 +114,29 @@ class Emulator:
             raise RuntimeError(f"topology.py failed: {out.stderr.decode()}")
         return json.loads(out.stdout)
 
+    def s3(self):
+        """A boto3 S3 client straight to the emulator (path-style, as the tool addresses a custom endpoint)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("s3", endpoint_url=self.url, region_name=REGION, aws_access_key_id="testing",
+                            aws_secret_access_key="testing", config=Config(s3={"addressing_style": "path"}))
+
+    def create_bucket(self, bucket: str) -> None:
+        """The bucket for S3 state (gone at every reset), created straight at the emulator: never counted."""
+        s3 = self.s3()
+        try:
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        except s3.exceptions.BucketAlreadyOwnedByYou:
+            pass
+
+    def s3_keys(self, bucket: str, prefix: str) -> list[str]:
+        s3 = self.s3()
+        keys = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys += [o["Key"] for o in page.get("Contents", [])]
+        return keys
+
     def target_health(self, group: str, state: str) -> None:
         control(self.url, "POST", "/_emulator/target-health", {"target_group": group, "target": "*", "state": state})
 
@@ -147,6 +174,12 @@ class Proxy:
     def close(self) -> None:
         stop(self.proc)
         self.log.close()
+
+
+def is_mutating(action: str) -> bool:
+    """The fault proxy's rule (tests/emulator/faultproxy.py): mutating unless a Describe, Get, List, Head or Select."""
+    name = action.split(":", 1)[-1]
+    return not name.startswith(("Describe", "Get", "List", "Head", "Select"))
 
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length", "expect"}
