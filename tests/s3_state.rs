@@ -532,3 +532,42 @@ fn s3_faults_end_as_a_clean_run_with_each_change_applied_once() {
     }
     eprintln!("S3 faults: {}", secs(t0.elapsed()));
 }
+
+/// A run that ends while a renewal of its lease is in flight still removes
+/// its lock: otherwise the next run without --lock-wait is refused (exit 5)
+/// by a lock whose holder finished, until a whole lease has passed. S3 is
+/// slowed by 40 ms a call (a second proxy) and the lease is short (renewed
+/// every 100 ms), so a renewal is often in flight when a run ends.
+#[test]
+#[ignore = "src bug: state/mod.rs Lock::drop/release aborts the lease keeper (stop_keeping) while its renewal PUT may be in flight; S3 applies it, S3Store's held ETag is the old one, and the If-Match delete answers 412, taken as `not ours` (s3.rs release): the finished run's lock stays"]
+fn a_run_ending_during_a_renewal_leaves_no_lock() {
+    let t0 = Instant::now();
+    let Net { emu, proxy, s3, .. } = net("renewal-in-flight", "p");
+    let m = Machine::new();
+    let rb = m.runbook("incident.yaml", &network_text());
+    let out = run(m.dualstack(&proxy.endpoint, &s3).args(["apply", "--yes"]).arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let s3proxy = Proxy::start(&emu);
+    s3proxy.scenario(serde_json::json!({"latency_ms": 40}));
+    let slow = s3.via(&s3proxy);
+    let mut left = Vec::new();
+    let rounds = 10;
+    for round in 0..rounds {
+        s3proxy.clear();
+        // The VPC is migrated already: an apply that reads, changes nothing
+        // and ends.
+        let out = run(m.dualstack(&proxy.endpoint, &slow).args(["--lock-ttl", "300ms", "apply", "--yes"]).arg(&rb));
+        assert_eq!(code(&out), 0, "round {round}: {}", stderr(&out));
+        if let Some((lock, _)) = s3.lock(NETWORK) {
+            let tail: Vec<String> = s3proxy.calls_json().iter().rev().take(3).rev().map(|c| format!("{} {}", c["action"].as_str().unwrap(), c["status"])).collect();
+            // The next run, on another machine, without --lock-wait.
+            let other = Machine::new();
+            let rb_other = other.runbook("incident.yaml", &network_text());
+            let next = run(other.dualstack(&proxy.endpoint, &s3).args(["apply", "--yes"]).arg(&rb_other));
+            left.push(format!("round {round}: {} renewals, last S3 calls {tail:?}; the next apply elsewhere exited {}", lock["renewals"], code(&next)));
+            runtime().block_on(s3.client().delete_object().bucket(&s3.bucket).key(s3.lock_key(NETWORK)).send()).unwrap();
+        }
+    }
+    eprintln!("renewal in flight: {} of {rounds} finished runs left their lock: {left:#?}; {}", left.len(), secs(t0.elapsed()));
+    assert!(left.is_empty(), "finished runs left their lock: {left:#?}");
+}
