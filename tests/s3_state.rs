@@ -539,7 +539,6 @@ fn s3_faults_end_as_a_clean_run_with_each_change_applied_once() {
 /// slowed by 40 ms a call (a second proxy) and the lease is short (renewed
 /// every 100 ms), so a renewal is often in flight when a run ends.
 #[test]
-#[ignore = "src bug: state/mod.rs Lock::drop/release aborts the lease keeper (stop_keeping) while its renewal PUT may be in flight; S3 applies it, S3Store's held ETag is the old one, and the If-Match delete answers 412, taken as `not ours` (s3.rs release): the finished run's lock stays"]
 fn a_run_ending_during_a_renewal_leaves_no_lock() {
     let t0 = Instant::now();
     let Net { emu, proxy, s3, .. } = net("renewal-in-flight", "p");

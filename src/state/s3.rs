@@ -469,8 +469,17 @@ impl Store for S3Store {
             return Ok(());
         };
         match self.delete(&self.lock_key(), &held.etag).await {
-            // Gone, or someone else's now: not ours to remove.
-            Ok(()) | Err(Fault::Precondition | Fault::NoKey) => Ok(()),
+            Ok(()) | Err(Fault::NoKey) => Ok(()),
+            // A renewal applied whose answer was never read (the keeper
+            // stopped mid-call) changed the ETag: still ours if it names us.
+            Err(Fault::Precondition) => match self.current_lock().await {
+                Ok(Some((body, etag))) if body.holder.id == held.body.holder.id => match self.delete(&self.lock_key(), &etag).await {
+                    Ok(()) | Err(Fault::Precondition | Fault::NoKey) => Ok(()),
+                    Err(f) => Err(self.lock_io(format!("{} (the lock stays until its lease runs out)", fault_text(f)))),
+                },
+                // Someone else's now: not ours to remove.
+                _ => Ok(()),
+            },
             Err(f) => Err(self.lock_io(format!("{} (the lock stays until its lease runs out)", fault_text(f)))),
         }
     }
