@@ -37,10 +37,6 @@ impl FileStore {
         Ok(FileStore { dir: dir.to_path_buf(), path: dir.join(format!("{name}.journal.jsonl")), file: Mutex::new(None), lock: Mutex::new(None) })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn io(&self, e: std::io::Error) -> JournalError {
         JournalError::Io { at: self.path.display().to_string(), message: e.to_string() }
     }
