@@ -595,10 +595,9 @@ async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure
     // Another run's marker, as the preflight read it: refused before any
     // question (the engine checks again just before the first change).
     if let Some((run, state)) = &plan.live.vpc.marker
-        && *state != crate::engine::marker::fit(&lock.store().identity())
+        && let Some(foreign) = crate::engine::marker::refusal(&vpc_id, run, state, &crate::engine::marker::fit(&lock.store().identity()))
         && !force
     {
-        let foreign = crate::engine::marker::Foreign { vpc: vpc_id.clone(), run: run.clone(), state: state.clone() };
         return Err(Fail::new(exit::LOCKED, foreign.to_string()));
     }
     if interactive {

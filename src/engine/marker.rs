@@ -69,6 +69,18 @@ impl std::fmt::Display for Foreign {
     }
 }
 
+/// Whether a marker found on `vpc` (run `run`, journal `state`, empty when
+/// not recorded) belongs to another journal than `mine` (already [`fit`]),
+/// and so refuses this run: the one rule for the preflight's early check and
+/// the check just before the first change.
+pub fn refusal(vpc: &str, run: &str, state: &str, mine: &str) -> Option<Foreign> {
+    (state != mine).then(|| Foreign {
+        vpc: vpc.to_string(),
+        run: run.to_string(),
+        state: if state.is_empty() { "(not recorded)".to_string() } else { state.to_string() },
+    })
+}
+
 impl Engine<'_> {
     fn marker_tags(&self) -> Vec<(String, String)> {
         vec![(RUN_TAG.to_string(), fit(&self.run_id)), (STATE_TAG.to_string(), fit(&self.journal.identity()))]
@@ -103,17 +115,18 @@ impl Engine<'_> {
     async fn mark(&mut self) -> Result<(), EngineError> {
         let mine = self.marker_tags();
         let (run, state) = self.read_marker().await?;
-        match (&run, &state) {
-            (Some(r), _) if *r == mine[0].1 => return Ok(()),
-            (Some(r), Some(s)) if *s != mine[1].1 && !self.force => {
-                return Err(EngineError::Marked(Foreign { vpc: self.vpc_id.clone(), run: r.clone(), state: s.clone() }));
+        if let Some(r) = &run {
+            if *r == mine[0].1 {
+                return Ok(());
             }
-            (Some(r), s) if self.force || s.as_ref() != Some(&mine[1].1) => {
+            if let Some(foreign) = refusal(&self.vpc_id, r, state.as_deref().unwrap_or(""), &mine[1].1) {
+                if !self.force {
+                    return Err(EngineError::Marked(foreign));
+                }
                 self.events.emit(Event::Warning {
-                    message: format!("{} carried the marker of run {r} ({}); replacing it as --force asks", self.vpc_id, s.as_deref().unwrap_or("no state recorded")),
+                    message: format!("{} carried the marker of run {r} ({}); replacing it as --force asks", self.vpc_id, foreign.state),
                 });
             }
-            _ => {}
         }
         for _ in 0..MARK_ATTEMPTS {
             self.record(Record::MarkIntent { tags: mine.clone(), set: true })?;
