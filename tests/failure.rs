@@ -72,9 +72,13 @@ fn pause_then_resume_completes_the_run() {
     emu.clear_calls();
     let out = run(dualstack(&emu).args(["resume", "--yes"]).arg(&rb));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    // Steps done before the pause are not re-run; only the missing rules are added.
+    // Steps done before the pause are not re-run; only the missing rules are added,
+    // and the run, now complete, takes its marker off the VPC last (it was set before
+    // the first change, so resume must not set it again).
     let muts = emu.mutating_calls();
-    assert!(muts.iter().all(|m| m.starts_with("AuthorizeSecurityGroup")), "{muts:?}");
+    let (last, rules) = muts.split_last().expect("resume changed nothing");
+    assert_eq!(last, "DeleteTags", "{muts:?}");
+    assert!(!rules.is_empty() && rules.iter().all(|m| m.starts_with("AuthorizeSecurityGroup")), "{muts:?}");
     let done = emu.fingerprint(&vpc);
 
     // Same end state as an uninterrupted run on a fresh topology.
