@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::aws::ec2::SdkEc2;
 use crate::aws::elbv2::SdkElbv2;
-use crate::aws::{label, Aws, ConnectOptions, Ec2, Elbv2, Scope};
+use crate::aws::{label, Aws, ConnectOptions, Ec2, Elbv2, FoundVpc, Scope};
 use crate::cli::{Cli, Command, Global};
 use crate::engine::events::{EventSink, RunOutcome};
 use crate::engine::journal::{ChangeStatus, Journal, JournalError};
@@ -192,7 +192,7 @@ async fn init(g: &Global, vpc: &str, out: Option<&Path>, name: Option<&str>, for
     }
     let s = connect_region(g, None).await?;
     let found = s.ec2.find_vpcs(vpc).await.map_err(|e| Fail::new(exit::STEP_FAILED, e.to_string()))?;
-    let (vpc_id, vpc_name) = one_vpc(vpc, found).map_err(|(message, help)| Fail::new(exit::USAGE, format!("{message} in {}: {help}", s.region)))?;
+    let FoundVpc { id: vpc_id, name: vpc_name, .. } = one_vpc(vpc, found).map_err(|(message, help)| Fail::new(exit::USAGE, format!("{message} in {}: {help}", s.region)))?;
     let mut net = s.aws().snapshot(&vpc_id, Scope::ALL.minus(Scope::ECS).minus(Scope::DNS)).await.map_err(|e| Fail::new(exit::STEP_FAILED, e.to_string()))?;
     match s.dns.zones().await {
         Ok(zones) => net.dns_zones = zones,
@@ -229,22 +229,30 @@ async fn init(g: &Global, vpc: &str, out: Option<&Path>, name: Option<&str>, for
     Ok(exit::SUCCESS)
 }
 
+/// The machine-wide lock on a journal's VPC, keyed by its owner as AWS
+/// reports it now. A VPC since deleted (a rollback of a half-torn-down
+/// stack) has no owner to read: its ID and region still key the lock.
+async fn lock_vpc_of(s: &Session, vpc_id: &str, operation: &str) -> Result<crate::state::machine::VpcLock> {
+    let found = s.ec2.find_vpcs(vpc_id).await.map_err(|e| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")))?;
+    let owner = found.into_iter().find(|v| v.id == vpc_id).map(|v| v.owner).unwrap_or_default();
+    Ok(crate::state::machine::lock_vpc(&owner, &s.region, vpc_id, operation)?)
+}
+
 /// The VPC the runbook names: exactly one, or an error at the `vpc:` line.
-async fn resolve_vpc(ec2: &dyn Ec2, rb: &Runbook) -> Result<String> {
+async fn resolve_vpc(ec2: &dyn Ec2, rb: &Runbook) -> Result<FoundVpc> {
     let found = ec2.find_vpcs(&rb.vpc.text).await.map_err(|e| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")))?;
     one_vpc(&rb.vpc.text, found)
-        .map(|(id, _)| id)
         .map_err(|(message, help)| Fail::new(exit::USAGE, rb.diagnostic(rb.vpc.at, message).help(help).to_string()))
 }
 
 /// The one VPC among those `reference` found, or why not (the message and
 /// what to do).
-fn one_vpc(reference: &str, found: Vec<(String, Option<String>)>) -> std::result::Result<(String, Option<String>), (String, &'static str)> {
+fn one_vpc(reference: &str, found: Vec<FoundVpc>) -> std::result::Result<FoundVpc, (String, &'static str)> {
     match found.len() {
         1 => Ok(found.into_iter().next().expect("one")),
         0 => Err((format!("no VPC `{reference}` found"), "give the VPC's ID or its exact Name tag, and check the region")),
         n => Err((
-            format!("`{reference}` matches {n} VPCs: {}", found.iter().map(|(i, n)| label(i, n.as_deref())).collect::<Vec<_>>().join(", ")),
+            format!("`{reference}` matches {n} VPCs: {}", found.iter().map(|v| label(&v.id, v.name.as_deref())).collect::<Vec<_>>().join(", ")),
             "use the VPC's ID",
         )),
     }
@@ -325,7 +333,7 @@ async fn plan(g: &Global, path: &Path, check_permissions: bool, iam_policy: bool
         return Ok(exit::SUCCESS);
     }
     let s = connect(g, &rb).await?;
-    let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
+    let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?.id;
     let mut plan = preflight(s.aws(), &rb, &vpc_id).await?;
     let state = state_store(g, &rb, Some(&s.config)).await?.identity();
     plan.marker = Some(crate::plan::MarkerPlan { state: crate::engine::marker::fit(&state), held_by: plan.live.vpc.marker.clone() });
@@ -397,7 +405,7 @@ async fn check(g: &Global, path: &Path, allow: &[String]) -> Result<i32> {
     check_allow(allow)?;
     let rb = runbook::load(path)?;
     let s = connect(g, &rb).await?;
-    let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
+    let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?.id;
     let plan = preflight(s.aws(), &rb, &vpc_id).await?;
     let blocking = crate::preflight::blocking(&plan.findings, allow).len();
     match g.output {
@@ -588,8 +596,8 @@ async fn apply(g: &Global, path: &Path, yes: bool, interactive: bool, on_failure
             format!("run {} was interrupted{at}; finish it first with `dualstack resume` or undo it with `dualstack rollback` (journal {})", run.run_id, journal.location()),
         ));
     }
-    let vpc_id = resolve_vpc(s.ec2.as_ref(), &rb).await?;
-    let _vpc_lock = crate::state::machine::lock_vpc(&s.region, &vpc_id, "apply")?;
+    let FoundVpc { id: vpc_id, owner, .. } = resolve_vpc(s.ec2.as_ref(), &rb).await?;
+    let _vpc_lock = crate::state::machine::lock_vpc(&owner, &s.region, &vpc_id, "apply")?;
     let plan = preflight(s.aws(), &rb, &vpc_id).await?;
     refuse_findings(&plan, allow, "apply")?;
     // Another run's marker, as the preflight read it: refused before any
@@ -648,7 +656,7 @@ async fn resume(g: &Global, path: &Path, yes: bool, interactive: bool, force: bo
             format!("{} changed since run {} started; resuming it could apply a different plan. Restore it, or pass --force", path.display(), run.run_id),
         ));
     }
-    let _vpc_lock = crate::state::machine::lock_vpc(&s.region, &run.vpc_id, "resume")?;
+    let _vpc_lock = lock_vpc_of(&s, &run.vpc_id, "resume").await?;
     if run.rolling_back {
         confirm(yes, &format!("Run {} was interrupted while rolling back. Finish the rollback of {}?", run.run_id, run.vpc_id))?;
         let events = run_log(&rb, lock.store(), &run.run_id, s.events.as_ref())?;
@@ -702,7 +710,7 @@ async fn rollback(g: &Global, path: &Path, yes: bool, force: bool) -> Result<i32
         }
         confirm(yes, &format!("Roll back {} change(s) on {}?", todo.len(), last.vpc_id))?;
     }
-    let _vpc_lock = crate::state::machine::lock_vpc(&s.region, &last.vpc_id, "rollback")?;
+    let _vpc_lock = lock_vpc_of(&s, &last.vpc_id, "rollback").await?;
     let run_id = state.interrupted().map_or_else(new_run_id, |r| r.run_id.clone());
     let events = run_log(&rb, lock.store(), &run_id, s.events.as_ref())?;
     lock.note_run(&run_id);

@@ -287,3 +287,48 @@ fn rolling_back_only_the_redeploy_puts_the_flags_back_first_and_keeps_the_rest()
     }
     assert!(fp.iter().any(|l| l == "lb redash internet-facing dualstack"), "{fp:?}");
 }
+
+/// An ECS write whose answer is lost (AWS applied it, the tool got a 500)
+/// is settled from the service's deployments, never sent again: a second
+/// UpdateService would start a second deployment. Forward and back, each
+/// service gets exactly one UpdateService, as the proxy counts what reached
+/// the emulator.
+#[test]
+fn a_lost_ecs_answer_is_settled_from_the_deployments_not_sent_again() {
+    let emu = Emulator::start();
+    let proxy = Proxy::start(&emu);
+    let vpc = emu.seed_ecs(&[])["vpc"].as_str().unwrap().to_string();
+    let start = network(&emu, &vpc);
+    let ws = Workspace::new();
+    let rb = runbook(&ws, false);
+    let lose = serde_json::json!({"lose_response": {"mutating": "once", "mode": "500"}, "only_actions": ["UpdateService", "PutAccountSettingDefault"]});
+    let ecs_writes = |proxy: &Proxy| {
+        let calls = proxy.calls();
+        let lost = calls.iter().filter(|c| c.mutating && c.outcome != "forwarded").count();
+        (action_counts(&proxy.applied_mutations()), lost)
+    };
+
+    proxy.reset();
+    proxy.scenario(lose.clone());
+    let out = run(dualstack_via(&proxy).args(["apply", "--yes"]).arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_services(&emu, true, "after an apply whose ECS answers were lost");
+    let (applied, lost) = ecs_writes(&proxy);
+    assert_eq!(lost, 4, "the scenario lost 3 UpdateService answers and the setting's: {applied:?}");
+    assert_eq!(applied.get("UpdateService"), Some(&3), "one deployment per service: {applied:?}");
+    assert_eq!(applied.get("PutAccountSettingDefault"), Some(&1), "{applied:?}");
+
+    // The rollback's UpdateService calls lose their answers too (a fresh
+    // scenario: "once" is counted per request, and the bodies are the same).
+    proxy.reset();
+    proxy.scenario(lose);
+    let out = run(dualstack_via(&proxy).args(["rollback", "--yes"]).arg(&rb));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_services(&emu, false, "after a rollback whose ECS answers were lost");
+    assert_eq!(network(&emu, &vpc), start);
+    assert_eq!(emu.dual_stack_setting(), "disabled");
+    let (applied, lost) = ecs_writes(&proxy);
+    assert_eq!(lost, 4, "{applied:?}");
+    assert_eq!(applied.get("UpdateService"), Some(&3), "one deployment per service back to IPv4: {applied:?}");
+    assert_eq!(applied.get("PutAccountSettingDefault"), Some(&1), "{applied:?}");
+}

@@ -388,7 +388,7 @@ impl SdkEc2 {
 
 #[async_trait]
 impl Ec2 for SdkEc2 {
-    async fn find_vpcs(&self, reference: &str) -> Result<Vec<(String, Option<String>)>, AwsError> {
+    async fn find_vpcs(&self, reference: &str) -> Result<Vec<FoundVpc>, AwsError> {
         const OP: &str = "ec2:DescribeVpcs";
         let req = self.read.describe_vpcs();
         let req = if reference.starts_with("vpc-") {
@@ -400,7 +400,7 @@ impl Ec2 for SdkEc2 {
         Ok(out
             .vpcs()
             .iter()
-            .map(|v| (v.vpc_id().unwrap_or_default().to_string(), name_tag(v.tags())))
+            .map(|v| FoundVpc { id: v.vpc_id().unwrap_or_default().to_string(), name: name_tag(v.tags()), owner: v.owner_id().unwrap_or_default().to_string() })
             .collect())
     }
 

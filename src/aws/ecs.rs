@@ -7,6 +7,15 @@
 //! until a new deployment replaces them. A task names the deployment that
 //! launched it in `startedBy`, which is how a deployment's own tasks are
 //! told from the ones it replaces, without comparing clocks.
+//!
+//! Retries are split as in [`super::ec2`]: reads use the SDK's standard
+//! retry; the two writes go through a client with the SDK's retries off and
+//! [`RetryPolicy::write`], which retries only throttling and asks the lock's
+//! lease before each attempt after the first. An UpdateService whose answer
+//! was lost (a 5xx, a dropped connection) is never sent again blindly: it
+//! comes back as [`super::FailureKind::Unknown`] and the step settles it
+//! from the service's deployments, since a second one would start a second
+//! deployment.
 
 use async_trait::async_trait;
 use aws_sdk_ecs::types::{DesiredStatus, SettingName};
@@ -216,12 +225,18 @@ pub trait Ecs: Send + Sync {
 
 pub struct SdkEcs {
     client: Client,
+    write: Client,
+    retry: RetryPolicy,
 }
 
 impl SdkEcs {
     pub fn new(config: &aws_config::SdkConfig, retry: RetryPolicy) -> SdkEcs {
-        let conf = aws_sdk_ecs::config::Builder::from(config).retry_config(retry.sdk_config()).retry_partition(RetryPolicy::partition()).build();
-        SdkEcs { client: Client::from_conf(conf) }
+        let conf = |rc| aws_sdk_ecs::config::Builder::from(config).retry_config(rc).retry_partition(RetryPolicy::partition()).build();
+        SdkEcs {
+            client: Client::from_conf(conf(retry.sdk_config())),
+            write: Client::from_conf(conf(aws_config::retry::RetryConfig::disabled())),
+            retry,
+        }
     }
 
     async fn clusters(&self) -> Result<Vec<String>, AwsError> {
@@ -359,13 +374,18 @@ impl Ecs for SdkEcs {
     }
 
     async fn set_dual_stack_default(&self, enabled: bool) -> Result<(), AwsError> {
-        self.client
-            .put_account_setting_default()
-            .name(SettingName::from(DUAL_STACK_SETTING))
-            .value(if enabled { "enabled" } else { "disabled" })
-            .send()
-            .await
-            .map_err(|e| err("ecs:PutAccountSettingDefault", e))?;
+        const OP: &str = "ecs:PutAccountSettingDefault";
+        self.retry
+            .write(OP, || async {
+                self.write
+                    .put_account_setting_default()
+                    .name(SettingName::from(DUAL_STACK_SETTING))
+                    .value(if enabled { "enabled" } else { "disabled" })
+                    .send()
+                    .await
+                    .map_err(|e| err(OP, e))
+            })
+            .await?;
         Ok(())
     }
 
@@ -409,15 +429,11 @@ impl Ecs for SdkEcs {
     }
 
     async fn force_new_deployment(&self, cluster: &str, name: &str) -> Result<Vec<Deployment>, AwsError> {
+        const OP: &str = "ecs:UpdateService";
         let out = self
-            .client
-            .update_service()
-            .cluster(cluster)
-            .service(name)
-            .force_new_deployment(true)
-            .send()
-            .await
-            .map_err(|e| err("ecs:UpdateService", e))?;
+            .retry
+            .write(OP, || async { self.write.update_service().cluster(cluster).service(name).force_new_deployment(true).send().await.map_err(|e| err(OP, e)) })
+            .await?;
         Ok(out.service().map(|s| service(s).deployments).unwrap_or_default())
     }
 }

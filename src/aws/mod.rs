@@ -50,8 +50,8 @@ pub const RUN_TAG: &str = "dualstack:run";
 /// The EC2 operations a network migration needs, and nothing else.
 #[async_trait]
 pub trait Ec2: Send + Sync {
-    /// VPCs whose ID or Name tag is `reference`: `(id, name)` pairs.
-    async fn find_vpcs(&self, reference: &str) -> Result<Vec<(String, Option<String>)>, AwsError>;
+    /// VPCs whose ID or Name tag is `reference`.
+    async fn find_vpcs(&self, reference: &str) -> Result<Vec<FoundVpc>, AwsError>;
     /// The VPC's tags whose keys are `keys` (DescribeTags): a run's markers.
     async fn vpc_tags(&self, vpc_id: &str, keys: &[&str]) -> Result<Vec<(String, String)>, AwsError>;
     /// Set tags on the VPC (CreateTags: last writer wins).

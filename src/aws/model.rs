@@ -85,6 +85,16 @@ pub struct Vpc {
     pub marker: Option<(String, String)>,
 }
 
+/// A VPC as `find_vpcs` found it: enough to name it and to key the
+/// machine-wide lock ([`crate::state::machine`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FoundVpc {
+    pub id: String,
+    pub name: Option<String>,
+    /// The account that owns it (`OwnerId`).
+    pub owner: String,
+}
+
 impl Vpc {
     /// The VPC's live IPv6 block, if any (a VPC has at most one in practice).
     pub fn ipv6_block(&self) -> Option<&Ipv6Block> {

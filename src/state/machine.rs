@@ -1,12 +1,13 @@
 //! One run per VPC on this machine: whatever the state backend, a run also
-//! takes an advisory `flock` keyed by region and VPC ID in the machine's
+//! takes an advisory `flock` keyed by account, region and VPC ID in the machine's
 //! temporary directory, so that two runbooks for one VPC in two folders (two
 //! state directories, hence two journal locks) cannot race on one machine.
 //! The kernel drops it when its holder dies. Across machines the VPC marker
 //! ([`crate::engine::marker`]) does this job.
 //!
-//! A VPC ID names one VPC of one account in one region (IDs are random and
-//! never reused), so region and ID are the key.
+//! The account is the VPC's `OwnerId` as DescribeVpcs reports it, so two
+//! profiles for two accounts never share a key, and two profiles (or
+//! roles) for one account always do.
 
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::fs::PermissionsExt;
@@ -25,8 +26,10 @@ pub struct VpcLock {
     _file: std::fs::File,
 }
 
-/// Take the lock on `vpc_id` in `region` for `operation`.
-pub fn lock_vpc(region: &str, vpc_id: &str, operation: &str) -> Result<VpcLock, LockError> {
+/// Take the lock on `vpc_id` of `account` in `region` for `operation`.
+/// An empty `account` (a VPC no longer there to report its owner) keys by
+/// region and ID alone.
+pub fn lock_vpc(account: &str, region: &str, vpc_id: &str, operation: &str) -> Result<VpcLock, LockError> {
     let dir = dir();
     if !dir.exists() {
         std::fs::DirBuilder::new()
@@ -37,7 +40,8 @@ pub fn lock_vpc(region: &str, vpc_id: &str, operation: &str) -> Result<VpcLock, 
         // The mode given at creation is cut by the umask.
         let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777));
     }
-    let name: String = format!("{region}-{vpc_id}").chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    let key = if account.is_empty() { format!("{region}-{vpc_id}") } else { format!("{account}-{region}-{vpc_id}") };
+    let name: String = key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
     let path = dir.join(format!("{name}.lock"));
     match super::file::flock(&path, &Holder::me(operation)) {
         Ok((file, _)) => Ok(VpcLock { _file: file }),
@@ -56,14 +60,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_holder_per_vpc_and_region() {
+    fn one_holder_per_account_region_and_vpc() {
         let d = tempfile::tempdir().unwrap();
         // SAFETY (env): this test alone sets this variable, before any lock.
         unsafe { std::env::set_var("DUALSTACK_MACHINE_LOCKS", d.path().join("locks")) };
-        let a = lock_vpc("ap-northeast-1", "vpc-1", "apply").unwrap();
-        assert!(matches!(lock_vpc("ap-northeast-1", "vpc-1", "apply"), Err(LockError::Held { .. })));
-        assert!(lock_vpc("us-east-1", "vpc-1", "apply").is_ok(), "another region is another VPC");
+        let a = lock_vpc("111111111111", "ap-northeast-1", "vpc-1", "apply").unwrap();
+        assert!(matches!(lock_vpc("111111111111", "ap-northeast-1", "vpc-1", "resume"), Err(LockError::Held { .. })));
+        assert!(lock_vpc("111111111111", "us-east-1", "vpc-1", "apply").is_ok(), "another region is another VPC");
+        assert!(lock_vpc("222222222222", "ap-northeast-1", "vpc-1", "apply").is_ok(), "another account is another VPC");
         drop(a);
-        assert!(lock_vpc("ap-northeast-1", "vpc-1", "apply").is_ok());
+        assert!(lock_vpc("111111111111", "ap-northeast-1", "vpc-1", "apply").is_ok());
     }
 }

@@ -448,7 +448,7 @@ impl super::ChangeKind for Change {
         }
     }
 
-    async fn undo(&self, cx: &StepCx<'_>, _outcome: &Outcome, net: &Network) -> Result<(), StepError> {
+    async fn undo(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &Network) -> Result<(), StepError> {
         match self {
             Change::SetDualStackDefault { prior } => {
                 if net.dual_stack_ipv6 != Some(*prior) {
@@ -456,7 +456,7 @@ impl super::ChangeKind for Change {
                 }
                 Ok(())
             }
-            Change::Redeploy { cluster, service, service_arn, timeout_secs, .. } => {
+            Change::Redeploy { cluster, service, service_arn, prior_deployments, timeout_secs, .. } => {
                 let Some(s) = net.ecs_services.iter().find(|s| &s.arn == service_arn) else {
                     cx.events.emit(Event::Warning { message: format!("ECS service {service} is gone: nothing to redeploy") });
                     return Ok(());
@@ -465,6 +465,21 @@ impl super::ChangeKind for Change {
                 // where its subnet no longer assigns IPv6.
                 if let Some(d) = s.primary()
                     && matches!(judge(s, &d.id, Some(net), Expect::Ipv4Only), Probe::Ready)
+                {
+                    return Ok(());
+                }
+                // A deployment in progress that is neither the service's
+                // before the run nor the run's own is the undo's, sent by
+                // an attempt whose answer was lost or by a rollback killed
+                // after sending it: wait for it rather than start another.
+                // If it ends with tasks still on IPv6 (someone else's
+                // deployment, launched before the flags went back), one of
+                // our own follows.
+                let forward = outcome.resource_id.as_deref();
+                if let Some(d) = s.primary().filter(|d| {
+                    d.rollout_state.as_deref() == Some("IN_PROGRESS") && !prior_deployments.contains(&d.id) && Some(d.id.as_str()) != forward
+                }) && let Ok(done) = wait_deployment(cx, cluster, service, &d.id, Duration::from_secs(*timeout_secs), Some(net), Expect::Forward).await
+                    && matches!(judge(&done, &d.id, Some(net), Expect::Ipv4Only), Probe::Ready)
                 {
                     return Ok(());
                 }
