@@ -244,13 +244,30 @@ fn workers() -> usize {
 }
 
 /// Run `point` for each of `points`, spread over [`workers`] emulators
-/// with a proxy each (the first one is `first`, already started): worker
-/// i takes every i-th point. Each point starts from `emu.reset()`, so
-/// which emulator runs it does not matter. Returns how many passed (all of
-/// them: a failed point panics, and the panic is re-raised here).
+/// with a proxy each (the first one is `first`, already started): of n
+/// workers, worker i takes every n-th point from the i-th. Each point
+/// starts from `emu.reset()`, so which emulator runs it does not matter.
+/// Returns how many passed (all of them: a failed point panics, the other
+/// workers stop at their next point, and the panic is re-raised here).
 fn on_workers(first: (Emulator, Proxy), points: Vec<usize>, point: impl Fn(&Emulator, &Proxy, usize) + Sync) -> usize {
     let n = workers().min(points.len()).max(1);
     let mine = |i: usize| points.iter().copied().enumerate().filter(move |(j, _)| j % n == i).map(|(_, k)| k);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    /// Marks the matrix failed when a point panics.
+    struct OnPanic<'a>(&'a std::sync::atomic::AtomicBool);
+    impl Drop for OnPanic<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+    let point = |emu: &Emulator, proxy: &Proxy, k: usize| {
+        if !failed.load(std::sync::atomic::Ordering::SeqCst) {
+            let _guard = OnPanic(&failed);
+            point(emu, proxy, k);
+        }
+    };
     std::thread::scope(|scope| {
         let point = &point;
         let others: Vec<_> = (1..n)

@@ -5,9 +5,10 @@
 //! The kernel drops it when its holder dies. Across machines the VPC marker
 //! ([`crate::engine::marker`]) does this job.
 //!
-//! The account is the VPC's `OwnerId` as DescribeVpcs reports it, so two
-//! profiles for two accounts never share a key, and two profiles (or
-//! roles) for one account always do.
+//! VPC IDs are unique already; the account, the VPC's `OwnerId` as
+//! DescribeVpcs reports it, makes the key say whose VPC it is. Every
+//! profile or role that sees the VPC sees the same owner (a VPC shared
+//! through RAM included), so they all contend for one key.
 
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::fs::PermissionsExt;

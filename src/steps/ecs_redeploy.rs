@@ -29,7 +29,10 @@
 //! construction (see the engine's undo phases): the subnet flags go back
 //! first, then each service this run redeployed is deployed once more and
 //! waited for until every running task is IPv4-only and the deployment
-//! completed; the rest of the run after that, blocks last.
+//! completed; the rest of the run after that, blocks last. A deployment
+//! already in progress whose tasks are all IPv4-only (the undo's own, its
+//! answer lost; ECS's circuit breaker rolling back) is waited for instead
+//! of being doubled.
 //!
 //! Refused before any change: services whose deployment controller is
 //! CODE_DEPLOY or EXTERNAL, or whose strategy is BLUE_GREEN, LINEAR or
@@ -255,6 +258,15 @@ fn judge(s: &EcsService, id: &str, net: Option<&Network>, expect: Expect) -> Pro
     Probe::Ready
 }
 
+/// Whether every task deployment `id` has launched so far is IPv4-only
+/// where its subnet no longer assigns IPv6 (none launched counts).
+fn launched_ipv4_only(s: &EcsService, id: &str, net: &Network) -> bool {
+    s.tasks
+        .iter()
+        .filter(|t| t.started_by.as_deref() == Some(id))
+        .all(|t| t.ipv6.is_none() || t.subnet_id.as_deref().is_some_and(|sub| subnet_assigns_ipv6(net, sub)))
+}
+
 fn progress(s: &EcsService, d: &Deployment) -> String {
     format!(
         "{}: deployment {} {} {}, {}/{} running, {} failed{}",
@@ -448,7 +460,7 @@ impl super::ChangeKind for Change {
         }
     }
 
-    async fn undo(&self, cx: &StepCx<'_>, outcome: &Outcome, net: &Network) -> Result<(), StepError> {
+    async fn undo(&self, cx: &StepCx<'_>, _outcome: &Outcome, net: &Network) -> Result<(), StepError> {
         match self {
             Change::SetDualStackDefault { prior } => {
                 if net.dual_stack_ipv6 != Some(*prior) {
@@ -456,7 +468,7 @@ impl super::ChangeKind for Change {
                 }
                 Ok(())
             }
-            Change::Redeploy { cluster, service, service_arn, prior_deployments, timeout_secs, .. } => {
+            Change::Redeploy { cluster, service, service_arn, timeout_secs, .. } => {
                 let Some(s) = net.ecs_services.iter().find(|s| &s.arn == service_arn) else {
                     cx.events.emit(Event::Warning { message: format!("ECS service {service} is gone: nothing to redeploy") });
                     return Ok(());
@@ -468,20 +480,25 @@ impl super::ChangeKind for Change {
                 {
                     return Ok(());
                 }
-                // A deployment in progress that is neither the service's
-                // before the run nor the run's own is the undo's, sent by
-                // an attempt whose answer was lost or by a rollback killed
-                // after sending it: wait for it rather than start another.
-                // If it ends with tasks still on IPv6 (someone else's
-                // deployment, launched before the flags went back), one of
-                // our own follows.
-                let forward = outcome.resource_id.as_deref();
-                if let Some(d) = s.primary().filter(|d| {
-                    d.rollout_state.as_deref() == Some("IN_PROGRESS") && !prior_deployments.contains(&d.id) && Some(d.id.as_str()) != forward
-                }) && let Ok(done) = wait_deployment(cx, cluster, service, &d.id, Duration::from_secs(*timeout_secs), Some(net), Expect::Forward).await
-                    && matches!(judge(&done, &d.id, Some(net), Expect::Ipv4Only), Probe::Ready)
-                {
-                    return Ok(());
+                // A deployment in progress whose tasks so far are all
+                // IPv4-only was started once the flags were back, so the
+                // rest of its tasks will be IPv4-only too: whoever sent it
+                // (this undo, in an attempt whose answer was lost; ECS's
+                // circuit breaker), wait for it rather than start another
+                // (a second UpdateService is a second deployment). One with
+                // a task on IPv6 was launched before: a deployment of our
+                // own replaces it, as does one that ends still on IPv6.
+                if let Some(d) = s.primary().filter(|d| d.rollout_state.as_deref() == Some("IN_PROGRESS") && launched_ipv4_only(s, &d.id, net)) {
+                    match wait_deployment(cx, cluster, service, &d.id, Duration::from_secs(*timeout_secs), Some(net), Expect::Forward).await {
+                        Ok(done) if matches!(judge(&done, &d.id, Some(net), Expect::Ipv4Only), Probe::Ready) => return Ok(()),
+                        Ok(_) => cx.events.emit(Event::Warning {
+                            message: format!("{service}: deployment {} completed with tasks on IPv6; redeploying onto IPv4", d.id),
+                        }),
+                        Err(StepError::Gate(g)) => cx.events.emit(Event::Warning { message: format!("{service}: {g}; redeploying onto IPv4") }),
+                        // A read that failed: the engine reads again and
+                        // runs this undo again, which finds it again.
+                        Err(e) => return Err(e),
+                    }
                 }
                 let deployments = cx.ecs.force_new_deployment(cluster, service).await?;
                 let prior: Vec<&str> = s.deployments.iter().map(|d| d.id.as_str()).collect();
