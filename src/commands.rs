@@ -233,16 +233,20 @@ async fn init(g: &Global, vpc: &str, out: Option<&Path>, name: Option<&str>, for
 /// reports it now. A VPC since deleted (a rollback of a half-torn-down
 /// stack) has no owner to read: its ID and region still key the lock.
 async fn lock_vpc_of(s: &Session, vpc_id: &str, operation: &str) -> Result<crate::state::machine::VpcLock> {
-    let found = s.ec2.find_vpcs(vpc_id).await.map_err(|e| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")))?;
-    let owner = found.into_iter().find(|v| v.id == vpc_id).map(|v| v.owner).unwrap_or_default();
+    let owner = find_vpcs(s.ec2.as_ref(), vpc_id).await?.into_iter().find(|v| v.id == vpc_id).map(|v| v.owner).unwrap_or_default();
     Ok(crate::state::machine::lock_vpc(&owner, &s.region, vpc_id, operation)?)
 }
 
 /// The VPC the runbook names: exactly one, or an error at the `vpc:` line.
 async fn resolve_vpc(ec2: &dyn Ec2, rb: &Runbook) -> Result<FoundVpc> {
-    let found = ec2.find_vpcs(&rb.vpc.text).await.map_err(|e| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")))?;
+    let found = find_vpcs(ec2, &rb.vpc.text).await?;
     one_vpc(&rb.vpc.text, found)
         .map_err(|(message, help)| Fail::new(exit::USAGE, rb.diagnostic(rb.vpc.at, message).help(help).to_string()))
+}
+
+/// [`Ec2::find_vpcs`] before a run changes anything.
+async fn find_vpcs(ec2: &dyn Ec2, reference: &str) -> Result<Vec<FoundVpc>> {
+    ec2.find_vpcs(reference).await.map_err(|e| Fail::new(exit::STEP_FAILED, format!("{e}\nnothing was changed")))
 }
 
 /// The one VPC among those `reference` found, or why not (the message and

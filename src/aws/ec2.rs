@@ -42,12 +42,11 @@ pub struct SdkEc2 {
 
 impl SdkEc2 {
     pub fn new(config: &aws_config::SdkConfig, retry: RetryPolicy) -> SdkEc2 {
-        let conf = |rc| {
-            aws_sdk_ec2::config::Builder::from(config).retry_config(rc).retry_partition(RetryPolicy::partition()).build()
-        };
+        let (read, write) = retry
+            .read_and_write_clients(|rc| Client::from_conf(aws_sdk_ec2::config::Builder::from(config).retry_config(rc).retry_partition(RetryPolicy::partition()).build()));
         SdkEc2 {
-            read: Client::from_conf(conf(retry.sdk_config())),
-            write: Client::from_conf(conf(aws_config::retry::RetryConfig::disabled())),
+            read,
+            write,
             retry,
             dry_run: false,
             instances: Memo::current(),

@@ -231,12 +231,9 @@ pub struct SdkEcs {
 
 impl SdkEcs {
     pub fn new(config: &aws_config::SdkConfig, retry: RetryPolicy) -> SdkEcs {
-        let conf = |rc| aws_sdk_ecs::config::Builder::from(config).retry_config(rc).retry_partition(RetryPolicy::partition()).build();
-        SdkEcs {
-            client: Client::from_conf(conf(retry.sdk_config())),
-            write: Client::from_conf(conf(aws_config::retry::RetryConfig::disabled())),
-            retry,
-        }
+        let (client, write) = retry
+            .read_and_write_clients(|rc| Client::from_conf(aws_sdk_ecs::config::Builder::from(config).retry_config(rc).retry_partition(RetryPolicy::partition()).build()));
+        SdkEcs { client, write, retry }
     }
 
     async fn clusters(&self) -> Result<Vec<String>, AwsError> {

@@ -40,15 +40,12 @@ pub struct SdkElbv2 {
 
 impl SdkElbv2 {
     pub fn new(config: &aws_config::SdkConfig, retry: RetryPolicy) -> SdkElbv2 {
-        let conf = |rc| {
-            aws_sdk_elasticloadbalancingv2::config::Builder::from(config)
-                .retry_config(rc)
-                .retry_partition(RetryPolicy::partition())
-                .build()
-        };
+        let (read, write) = retry.read_and_write_clients(|rc| {
+            Client::from_conf(aws_sdk_elasticloadbalancingv2::config::Builder::from(config).retry_config(rc).retry_partition(RetryPolicy::partition()).build())
+        });
         SdkElbv2 {
-            read: Client::from_conf(conf(retry.sdk_config())),
-            write: Client::from_conf(conf(aws_config::retry::RetryConfig::disabled())),
+            read,
+            write,
             retry,
             attributes: Default::default(),
             arns: Default::default(),

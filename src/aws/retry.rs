@@ -56,6 +56,14 @@ impl RetryPolicy {
             .with_max_backoff(self.max_backoff)
     }
 
+    /// A service's two clients, each built by `client` from a retry
+    /// configuration: reads with the SDK's standard retry, writes with the
+    /// SDK's retries off, since a write resent after a lost answer could
+    /// apply twice (writes retry through [`RetryPolicy::write`] only).
+    pub fn read_and_write_clients<C>(&self, client: impl Fn(RetryConfig) -> C) -> (C, C) {
+        (client(self.sdk_config()), client(RetryConfig::disabled()))
+    }
+
     /// A retry partition of the tool's own, with no retry quota.
     pub fn partition() -> RetryPartition {
         RetryPartition::custom("dualstack").token_bucket(TokenBucket::unlimited()).build()

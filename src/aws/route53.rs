@@ -109,12 +109,9 @@ pub struct SdkRoute53 {
 
 impl SdkRoute53 {
     pub fn new(config: &aws_config::SdkConfig, retry: RetryPolicy) -> SdkRoute53 {
-        let conf = |rc| aws_sdk_route53::config::Builder::from(config).retry_config(rc).retry_partition(RetryPolicy::partition()).build();
-        SdkRoute53 {
-            client: Client::from_conf(conf(retry.sdk_config())),
-            write: Client::from_conf(conf(aws_config::retry::RetryConfig::disabled())),
-            retry,
-        }
+        let (client, write) = retry
+            .read_and_write_clients(|rc| Client::from_conf(aws_sdk_route53::config::Builder::from(config).retry_config(rc).retry_partition(RetryPolicy::partition()).build()));
+        SdkRoute53 { client, write, retry }
     }
 
     async fn records(&self, zone: &str) -> Result<Vec<Record>, AwsError> {

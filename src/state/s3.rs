@@ -468,18 +468,18 @@ impl Store for S3Store {
         let Some(held) = self.held.lock().expect("held").take() else {
             return Ok(());
         };
-        match self.delete(&self.lock_key(), &held.etag).await {
-            Ok(()) | Err(Fault::NoKey) => Ok(()),
+        let deleted = match self.delete(&self.lock_key(), &held.etag).await {
             // A renewal applied whose answer was never read (the keeper
             // stopped mid-call) changed the ETag: still ours if it names us.
             Err(Fault::Precondition) => match self.current_lock().await {
-                Ok(Some((body, etag))) if body.holder.id == held.body.holder.id => match self.delete(&self.lock_key(), &etag).await {
-                    Ok(()) | Err(Fault::Precondition | Fault::NoKey) => Ok(()),
-                    Err(f) => Err(self.lock_io(format!("{} (the lock stays until its lease runs out)", fault_text(f)))),
-                },
-                // Someone else's now: not ours to remove.
+                Ok(Some((body, etag))) if body.holder.id == held.body.holder.id => self.delete(&self.lock_key(), &etag).await,
                 _ => Ok(()),
             },
+            other => other,
+        };
+        match deleted {
+            // Gone, or someone else's now: not ours to remove.
+            Ok(()) | Err(Fault::Precondition | Fault::NoKey) => Ok(()),
             Err(f) => Err(self.lock_io(format!("{} (the lock stays until its lease runs out)", fault_text(f)))),
         }
     }

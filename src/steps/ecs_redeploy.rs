@@ -248,7 +248,7 @@ fn judge(s: &EcsService, id: &str, net: Option<&Network>, expect: Expect) -> Pro
         let still: Vec<String> = s
             .tasks
             .iter()
-            .filter(|t| t.ipv6.is_some() && t.subnet_id.as_deref().is_some_and(|sub| net.is_some_and(|n| !subnet_assigns_ipv6(n, sub))))
+            .filter(|t| net.is_some_and(|n| ipv6_not_assigned(t, n)))
             .map(ServiceTask::label)
             .collect();
         if !still.is_empty() {
@@ -258,13 +258,16 @@ fn judge(s: &EcsService, id: &str, net: Option<&Network>, expect: Expect) -> Pro
     Probe::Ready
 }
 
-/// Whether every task deployment `id` has launched so far is IPv4-only
-/// where its subnet no longer assigns IPv6 (none launched counts).
+/// Whether `t` has an IPv6 address its subnet no longer assigns: a task
+/// launched before the flags went back.
+fn ipv6_not_assigned(t: &ServiceTask, net: &Network) -> bool {
+    t.ipv6.is_some() && t.subnet_id.as_deref().is_some_and(|sub| !subnet_assigns_ipv6(net, sub))
+}
+
+/// Whether no task deployment `id` has launched so far is on IPv6 its
+/// subnet no longer assigns (none launched counts).
 fn launched_ipv4_only(s: &EcsService, id: &str, net: &Network) -> bool {
-    s.tasks
-        .iter()
-        .filter(|t| t.started_by.as_deref() == Some(id))
-        .all(|t| t.ipv6.is_none() || t.subnet_id.as_deref().is_some_and(|sub| subnet_assigns_ipv6(net, sub)))
+    !s.tasks.iter().any(|t| t.started_by.as_deref() == Some(id) && ipv6_not_assigned(t, net))
 }
 
 fn progress(s: &EcsService, d: &Deployment) -> String {
