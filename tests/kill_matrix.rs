@@ -211,10 +211,19 @@ fn kill_at(sc: &Scenario, emu: &Emulator, proxy: &Proxy, rb0: &Path, k: usize, w
     let original = (sc.state)(emu, &vpc);
     let ws = Workspace::new();
     let rb = ws.runbook(sc.file, &std::fs::read_to_string(rb0).unwrap());
+    let (_, applied) = kill_held(proxy, k, when, dualstack_via(proxy).args(["apply", "--yes"]).arg(&rb));
+    (vpc, original, ws, rb, applied)
+}
+
+/// Start `apply` (`cmd`), SIGKILL it once the proxy holds its mutating call
+/// `k` (`when`: before it is forwarded or after it was applied), and let
+/// the held call go. Returns the killed run's pid and the calls it applied.
+fn kill_held(proxy: &Proxy, k: usize, when: &str, cmd: &mut std::process::Command) -> (u32, Vec<String>) {
     proxy.reset();
     proxy.hold(k, when);
-    let mut child = dualstack_via(proxy).args(["apply", "--yes"]).arg(&rb).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     wait_until(120, &format!("mutating call {k} to be held {when}"), || proxy.held());
+    let pid = child.id();
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     proxy.release(); // "before": discarded, never sent; "after": already applied
@@ -223,7 +232,37 @@ fn kill_at(sc: &Scenario, emu: &Emulator, proxy: &Proxy, rb0: &Path, k: usize, w
     wait_until(30, "the calls in flight to be answered", || proxy.idle());
     let applied = proxy.applied_mutations();
     proxy.clear();
-    (vpc, original, ws, rb, applied)
+    (pid, applied)
+}
+
+/// The killed run applied at least the calls before k (`before`) or up to
+/// k (`after`), and only calls of the uninterrupted run: changes on
+/// different resources are sent together, so the calls sent with the held
+/// one may have been applied too.
+fn assert_killed_run(what: &str, when: &str, k: usize, killed: &[String], reference: &Reference) {
+    let expect_prefix = if when == "before" { k - 1 } else { k };
+    assert!(killed.len() >= expect_prefix, "{what}: the killed run applied {killed:?}");
+    let all = action_counts(&reference.applied);
+    for (action, n) in action_counts(killed) {
+        assert!(all.get(&action).is_some_and(|m| n <= *m), "{what}: the killed run applied {n} {action}: {killed:?}");
+    }
+}
+
+/// No mutating call since the kill was faulted or rejected by AWS (a
+/// repeated change usually would be).
+fn assert_none_rejected(proxy: &Proxy, what: &str) {
+    let rejected: Vec<_> = proxy.calls().into_iter().filter(|c| c.mutating && (c.outcome != "forwarded" || c.status >= Some(400))).collect();
+    assert!(rejected.is_empty(), "{what}: AWS rejected a call (a repeated change would be): {rejected:?}");
+}
+
+/// `resume` reached the uninterrupted run's end, the killed run and it
+/// applied exactly the uninterrupted run's calls, and the run's target
+/// groups are there once each.
+fn assert_resumed(sc: &Scenario, emu: &Emulator, vpc: &str, reference: &Reference, killed: &[String], later: &[String], what: &str, out: &std::process::Output) {
+    assert_eq!(normalize((sc.state)(emu, vpc)), reference.end, "{what}: end state");
+    let both: Vec<String> = killed.iter().chain(later).cloned().collect();
+    assert_eq!(action_counts(&both), action_counts(&reference.applied), "{what}: calls applied by the killed run and resume:\n{}", stderr(out));
+    assert_eq!(tagged_names(&run_tagged(emu)), reference.tagged, "{what}: orphaned or duplicate target groups");
 }
 
 /// Every tagged resource must be named in the journal: nothing the run
@@ -316,27 +355,14 @@ fn matrix_every(sc: Scenario, operation: &str, when: &str, first: usize, every: 
     let passed = on_workers((emu, proxy), points, |emu, proxy, k| {
         let what = format!("{operation} after a kill {when} mutating call {k} ({})", reference.applied[k - 1]);
         let (vpc, original, ws, rb, killed_applied) = kill_at(&sc, emu, proxy, &rb0, k, when);
-        // Changes on different resources are sent together, so the calls
-        // sent with the held one may have been applied too: the killed run
-        // applied at least the calls before it, and only calls of the
-        // uninterrupted run.
-        let expect_prefix = if when == "before" { k - 1 } else { k };
-        assert!(killed_applied.len() >= expect_prefix, "{what}: the killed run applied {killed_applied:?}");
-        let all = action_counts(&reference.applied);
-        for (action, n) in action_counts(&killed_applied) {
-            assert!(all.get(&action).is_some_and(|m| n <= *m), "{what}: the killed run applied {n} {action}: {killed_applied:?}");
-        }
+        assert_killed_run(&what, when, k, &killed_applied, &reference);
         let out = run(dualstack_via(proxy).args([operation, "--yes"]).arg(&rb));
         assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
         assert!(stderr(&out).contains("took over the lock"), "{what}: the dead holder's lock was not reported: {}", stderr(&out));
         let later = proxy.applied_mutations();
-        let rejected: Vec<_> = proxy.calls().into_iter().filter(|c| c.mutating && (c.outcome != "forwarded" || c.status >= Some(400))).collect();
-        assert!(rejected.is_empty(), "{what}: AWS rejected a call (a repeated change would be): {rejected:?}");
+        assert_none_rejected(proxy, &what);
         if operation == "resume" {
-            assert_eq!(normalize((sc.state)(emu, &vpc)), reference.end, "{what}: end state");
-            let all: Vec<String> = killed_applied.iter().chain(&later).cloned().collect();
-            assert_eq!(action_counts(&all), action_counts(&reference.applied), "{what}: calls applied by the killed run and resume:\n{}", stderr(&out));
-            assert_eq!(tagged_names(&run_tagged(emu)), reference.tagged, "{what}: orphaned or duplicate target groups");
+            assert_resumed(&sc, emu, &vpc, &reference, &killed_applied, &later, &what, &out);
         } else {
             assert_eq!((sc.state)(emu, &vpc), original, "{what}: starting state");
             assert!(later.len() <= killed_applied.len() + usize::from(when == "after"), "{what}: {later:?} undoes more than {killed_applied:?}");
@@ -488,42 +514,16 @@ fn s3_matrix(sc: Scenario, when: &str, first: usize, every: usize) {
         let (killed, resumer) = (Machine::new(), Machine::new());
         let rb_killed = killed.runbook(sc.file, &text);
         let rb_resume = resumer.runbook(sc.file, &text);
-        proxy.reset();
-        proxy.hold(k, when);
-        let mut child = killed
-            .dualstack(&proxy.endpoint, &s3)
-            .args(["--lock-ttl", "1s", "apply", "--yes"])
-            .arg(&rb_killed)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_until(120, &format!("{what}: the call to be held"), || proxy.held());
-        let pid = child.id();
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        proxy.release();
-        wait_until(30, "the calls in flight to be answered", || proxy.idle());
-        let killed_applied = proxy.applied_mutations();
-        proxy.clear();
-        let expect_prefix = if when == "before" { k - 1 } else { k };
-        assert!(killed_applied.len() >= expect_prefix, "{what}: the killed run applied {killed_applied:?}");
-        let all = action_counts(&reference.applied);
-        for (action, c) in action_counts(&killed_applied) {
-            assert!(all.get(&action).is_some_and(|m| c <= *m), "{what}: the killed run applied {c} {action}: {killed_applied:?}");
-        }
+        let (pid, killed_applied) = kill_held(proxy, k, when, killed.dualstack(&proxy.endpoint, &s3).args(["--lock-ttl", "1s", "apply", "--yes"]).arg(&rb_killed));
+        assert_killed_run(&what, when, k, &killed_applied, &reference);
         assert!(s3.lock(name).is_some(), "{what}: the dead holder's lock is left");
 
         let out = run(resumer.dualstack(&proxy.endpoint, &s3).args(["--lock-ttl", "1s", "--lock-wait", "10s", "resume", "--yes"]).arg(&rb_resume));
         assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
         assert!(stderr(&out).contains(&format!("took over the lock from pid {pid} on ")), "{what}: the dead holder's lease was not taken over: {}", stderr(&out));
         let later = proxy.applied_mutations();
-        let rejected: Vec<_> = proxy.calls().into_iter().filter(|c| c.mutating && (c.outcome != "forwarded" || c.status >= Some(400))).collect();
-        assert!(rejected.is_empty(), "{what}: AWS rejected a call (a repeated change would be): {rejected:?}");
-        assert_eq!(normalize((sc.state)(emu, &vpc)), reference.end, "{what}: end state");
-        let both: Vec<String> = killed_applied.iter().chain(&later).cloned().collect();
-        assert_eq!(action_counts(&both), action_counts(&reference.applied), "{what}: calls applied by the killed run and resume:\n{}", stderr(&out));
-        assert_eq!(tagged_names(&run_tagged(emu)), reference.tagged, "{what}: orphaned or duplicate target groups");
+        assert_none_rejected(proxy, &what);
+        assert_resumed(&sc, emu, &vpc, &reference, &killed_applied, &later, &what, &out);
         assert_no_orphans_s3(emu, &s3, name, &what);
         // The journal: records 1..N, one lock_taken_over, the lock released.
         let keys = s3.journal_keys(name);
